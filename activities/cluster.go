@@ -1,0 +1,24 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Cluster answers questions about the cluster this worker protects.
+type Cluster struct {
+	Topology *schemas.Topology
+}
+
+// DescribeCluster returns the topology of the named cluster, so workflows can
+// plan per region without reading files themselves.
+func (c *Cluster) DescribeCluster(_ context.Context, in schemas.DescribeClusterInput) (schemas.DescribeClusterResult, error) {
+	if in.Cluster == "" {
+		return schemas.DescribeClusterResult{}, invalidInput("cluster", "required")
+	}
+	if in.Cluster != c.Topology.Cluster {
+		return schemas.DescribeClusterResult{}, unknownCluster(in.Cluster, c.Topology.Cluster)
+	}
+	return schemas.DescribeClusterResult{Topology: *c.Topology}, nil
+}

@@ -1,0 +1,112 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// nodeTimeout bounds one probe of one node: a node slower than this is as
+// good as down for failover purposes.
+const nodeTimeout = 3 * time.Second
+
+// Probe checks the nodes of the worker's own region. Its clients outlive each
+// call, so repeated probes measure the query, not the handshake.
+type Probe struct {
+	Topology *schemas.Topology
+	Region   string
+	Clients  *Clients
+	Logger   *zap.Logger
+	// Metrics may be nil.
+	Metrics *Metrics
+}
+
+// ProbeRegion checks every node of the region once, concurrently, and the
+// object store as seen from the region. An unreachable node is a result, not
+// an error: the error return is kept for a probe that could not run at all.
+func (p *Probe) ProbeRegion(ctx context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
+	if in.Cluster != p.Topology.Cluster {
+		return schemas.ProbeRegionResult{}, unknownCluster(in.Cluster, p.Topology.Cluster)
+	}
+	if in.Region != p.Region {
+		return schemas.ProbeRegionResult{}, invalidInput("region",
+			fmt.Sprintf("%q was sent to the worker of region %q; check the task queue", in.Region, p.Region))
+	}
+	region, ok := p.Topology.Region(in.Region)
+	if !ok {
+		return schemas.ProbeRegionResult{}, invalidInput("region", fmt.Sprintf("%q is not in the topology", in.Region))
+	}
+
+	var checks []func(context.Context) schemas.NodeHealth
+	for _, n := range region.Postgres {
+		checks = append(checks, func(ctx context.Context) schemas.NodeHealth { return p.probePostgres(ctx, n) })
+	}
+	for _, n := range region.Redis {
+		checks = append(checks, func(ctx context.Context) schemas.NodeHealth { return p.probeRedis(ctx, n) })
+	}
+	if p.Topology.Redis != nil {
+		for _, n := range region.Sentinels {
+			checks = append(checks, func(ctx context.Context) schemas.NodeHealth {
+				return p.probeSentinel(ctx, n, p.Topology.Redis.MasterName)
+			})
+		}
+	}
+	checks = append(checks, p.probeStore)
+
+	nodes := make([]schemas.NodeHealth, len(checks))
+	var wg sync.WaitGroup
+	for i, check := range checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+			defer cancel()
+			start := time.Now()
+			h := check(cctx)
+			h.Region = in.Region
+			h.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+			p.observe(h, time.Since(start))
+			nodes[i] = h
+		})
+	}
+	wg.Wait()
+	return schemas.ProbeRegionResult{Region: in.Region, Nodes: nodes}, nil
+}
+
+func (p *Probe) observe(h schemas.NodeHealth, took time.Duration) {
+	if p.Metrics == nil {
+		return
+	}
+	cluster := p.Topology.Cluster
+	p.Metrics.ProbeLatency.WithLabelValues(cluster, h.Kind).Observe(took.Seconds())
+	up := 0.0
+	if h.Healthy {
+		up = 1
+	}
+	p.Metrics.NodeUp.WithLabelValues(cluster, h.Region, h.Name, h.Kind).Set(up)
+	for _, s := range h.Standbys {
+		p.Metrics.LagBytes.WithLabelValues(cluster, s.ApplicationName).Set(float64(s.ReplayLagBytes))
+	}
+}
+
+// StoreNodeName names the object store in health reports.
+const StoreNodeName = "backup-store"
+
+func (p *Probe) probeStore(ctx context.Context) schemas.NodeHealth {
+	h := schemas.NodeHealth{Name: StoreNodeName, Kind: schemas.KindStore, Role: schemas.RoleStore}
+	s, err := p.Clients.Store(ctx)
+	if err != nil {
+		h.Error = err.Error()
+		return h
+	}
+	h.Bucket = s.Bucket()
+	if err := s.Ping(ctx); err != nil {
+		h.Error = err.Error()
+		return h
+	}
+	h.Healthy = true
+	return h
+}

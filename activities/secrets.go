@@ -1,0 +1,39 @@
+package activities
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Secrets reads the values that a topology only names. It reads the worker's
+// environment and files, so secrets never travel through workflow history.
+type Secrets struct {
+	// LookupEnv defaults to os.LookupEnv; tests replace it.
+	LookupEnv func(string) (string, bool)
+}
+
+// Value returns the secret s names, or "" when s is nil.
+func (r Secrets) Value(s *schemas.Secret) (string, error) {
+	if s == nil || s.IsZero() {
+		return "", nil
+	}
+	if s.Env != "" {
+		lookup := r.LookupEnv
+		if lookup == nil {
+			lookup = os.LookupEnv
+		}
+		v, ok := lookup(s.Env)
+		if !ok {
+			return "", fmt.Errorf("secret: environment variable %s is not set on this worker", s.Env)
+		}
+		return v, nil
+	}
+	b, err := os.ReadFile(s.File)
+	if err != nil {
+		return "", fmt.Errorf("secret: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

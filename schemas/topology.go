@@ -1,0 +1,207 @@
+package schemas
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Topology describes one protected cluster: where its nodes are, where its
+// backups go and the recovery targets it must meet. It holds no secret: every
+// password, key or identity is named by an environment variable or a file.
+type Topology struct {
+	// Cluster is the name operators and workflow inputs use for this stack.
+	Cluster string `json:"cluster"`
+	// Regions are the failure domains, each with its own worker task queue.
+	Regions []Region `json:"regions"`
+	// Redis names the Sentinel master group of the cluster's Redis nodes.
+	Redis *RedisGroup `json:"redis,omitempty"`
+	// Files are the file trees protected by backup and file sync.
+	Files []FileTree `json:"files,omitempty"`
+	// Backup says where backups and WAL go and who can read them.
+	Backup Backup `json:"backup"`
+	// Targets are the recovery objectives the cluster must meet.
+	Targets Targets `json:"targets"`
+	// Monitor tunes the health monitor.
+	Monitor Monitor `json:"monitor,omitempty"`
+}
+
+// Region is one failure domain and the nodes that live in it.
+type Region struct {
+	Name      string         `json:"name"`
+	Postgres  []PostgresNode `json:"postgres,omitempty"`
+	Redis     []RedisNode    `json:"redis,omitempty"`
+	Sentinels []SentinelNode `json:"sentinels,omitempty"`
+}
+
+// Secret names where a secret value lives; it never holds the value itself.
+type Secret struct {
+	// Env is the name of an environment variable holding the value.
+	Env string `json:"env,omitempty"`
+	// File is the path of a file holding the value (trailing newline trimmed).
+	File string `json:"file,omitempty"`
+}
+
+// IsZero reports whether the secret names nothing.
+func (s Secret) IsZero() bool { return s.Env == "" && s.File == "" }
+
+// PostgresNode is one PostgreSQL server. Its role (primary or replica) is not
+// configured: it is discovered by probes, since failover changes it.
+type PostgresNode struct {
+	// Name is unique in the cluster; replicas use it as application_name.
+	Name string `json:"name"`
+	// DSN is a libpq URL or keyword string without a password.
+	DSN string `json:"dsn"`
+	// Password names where the connection password lives.
+	Password *Secret `json:"password,omitempty"`
+	// Priority ranks failover candidates: higher is preferred.
+	Priority int `json:"priority,omitempty"`
+}
+
+// RedisNode is one Redis server (master or replica, as Sentinel decides).
+type RedisNode struct {
+	Name     string  `json:"name"`
+	Addr     string  `json:"addr"`
+	Password *Secret `json:"password,omitempty"`
+}
+
+// SentinelNode is one Redis Sentinel.
+type SentinelNode struct {
+	Name     string  `json:"name"`
+	Addr     string  `json:"addr"`
+	Password *Secret `json:"password,omitempty"`
+}
+
+// RedisGroup is the Sentinel configuration shared by the cluster's Redis nodes.
+type RedisGroup struct {
+	// MasterName is the name Sentinel monitors the master under.
+	MasterName string `json:"master_name"`
+}
+
+// FileTree is a directory protected by backups and replicated by file sync.
+type FileTree struct {
+	Name   string `json:"name"`
+	Region string `json:"region"`
+	Path   string `json:"path"`
+	// AllowDeletes lets file sync propagate deletions to the destination.
+	AllowDeletes bool `json:"allow_deletes,omitempty"`
+}
+
+// Backup is where backups go and who can decrypt them.
+type Backup struct {
+	Store Store `json:"store"`
+	// Recipients are age X25519 public keys; every backup is readable by each.
+	Recipients []string `json:"recipients"`
+	// Identity names where the age identity (private key) for restores lives.
+	Identity *Secret `json:"identity,omitempty"`
+	// DRRegion is the region drills and DR restores run in.
+	DRRegion string `json:"dr_region,omitempty"`
+}
+
+// Store kinds.
+const (
+	StoreS3    = "s3"
+	StoreLocal = "local"
+)
+
+// Store is an object store: S3-compatible or a local directory.
+type Store struct {
+	Type string `json:"type"`
+	// Bucket and Endpoint are for S3; Endpoint is empty for AWS itself.
+	Bucket    string `json:"bucket,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+	Region    string `json:"region,omitempty"`
+	PathStyle bool   `json:"path_style,omitempty"`
+	// Prefix is prepended to every object key.
+	Prefix string `json:"prefix,omitempty"`
+	// AccessKey and SecretKey name the credentials; when both are absent the
+	// usual AWS credential chain is used.
+	AccessKey *Secret `json:"access_key,omitempty"`
+	SecretKey *Secret `json:"secret_key,omitempty"`
+	// Path is the directory of a local store.
+	Path string `json:"path,omitempty"`
+}
+
+// Targets are a cluster's recovery objectives.
+type Targets struct {
+	RTO Duration `json:"rto"`
+	RPO Duration `json:"rpo"`
+	// MaxLagBytes is the replication lag beyond which a replica may not be
+	// promoted without force. Zero means derived from the RPO alone.
+	MaxLagBytes int64 `json:"max_lag_bytes,omitempty"`
+}
+
+// Monitor tunes failure detection.
+type Monitor struct {
+	// ProbeInterval is how often each node is checked (default 1s).
+	ProbeInterval Duration `json:"probe_interval,omitempty"`
+	// FailureThreshold is the number of consecutive failed checks that make a
+	// component failed (default 3).
+	FailureThreshold int `json:"failure_threshold,omitempty"`
+}
+
+// Defaults of the monitor.
+const (
+	DefaultProbeInterval    = time.Second
+	DefaultFailureThreshold = 3
+)
+
+// Interval returns the probe interval, or its default.
+func (m Monitor) Interval() time.Duration {
+	if m.ProbeInterval <= 0 {
+		return DefaultProbeInterval
+	}
+	return time.Duration(m.ProbeInterval)
+}
+
+// Threshold returns the failure threshold, or its default.
+func (m Monitor) Threshold() int {
+	if m.FailureThreshold <= 0 {
+		return DefaultFailureThreshold
+	}
+	return m.FailureThreshold
+}
+
+// Region returns the region named name.
+func (t *Topology) Region(name string) (Region, bool) {
+	for _, r := range t.Regions {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Region{}, false
+}
+
+// RegionNames returns the names of the regions, in topology order.
+func (t *Topology) RegionNames() []string {
+	names := make([]string, len(t.Regions))
+	for i, r := range t.Regions {
+		names[i] = r.Name
+	}
+	return names
+}
+
+// Duration is a time.Duration written as a Go duration string ("15m", "1s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"15m\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a form such as \"90s\" or \"15m\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }

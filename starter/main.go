@@ -1,0 +1,163 @@
+// Command lifeboat is the operator's CLI: it validates topologies and starts,
+// signals and reads Lifeboat's workflows.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/runnerhub/lifeboat/internal/tclient"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+const usage = `lifeboat: protect and recover a PostgreSQL and Redis stack
+
+usage:
+  lifeboat validate FILE              check a topology file, reporting every problem
+  lifeboat check CLUSTER [--json]     probe every node of a cluster and print its health
+
+Temporal connection flags (every command that talks to Temporal):
+  --temporal-address HOST:PORT (LIFEBOAT_TEMPORAL_ADDRESS, default 127.0.0.1:17233)
+  --namespace NAME (LIFEBOAT_NAMESPACE), --tls-cert, --tls-key, --tls-ca, --tls-server-name;
+  LIFEBOAT_API_KEY for Temporal Cloud
+`
+
+// errUsage makes main print the usage and exit 2.
+var errUsage = errors.New("usage")
+
+// exitError carries an exit code without a message of its own.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func main() {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	var ee exitError
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	case errors.As(err, &ee):
+		os.Exit(ee.code)
+	default:
+		fmt.Fprintln(os.Stderr, "lifeboat:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "check":
+		return check(args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		return errUsage
+	}
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments (`lifeboat check dev --json`), returning the latter.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func validate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 1 {
+		return errUsage
+	}
+	topo, err := schemas.LoadTopology(pos[0])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitError{code: 1}
+	}
+	fmt.Fprintf(stdout, "%s: cluster %s is valid (%d regions)\n", pos[0], topo.Cluster, len(topo.Regions))
+	return nil
+}
+
+// dial connects to Temporal with the CLI's quiet logger: the SDK's own
+// informational lines would mix with what the command prints.
+func dial(o tclient.Options) (client.Client, error) {
+	copts, err := o.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	copts.Logger = quietLogger{}
+	c, err := client.Dial(copts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to temporal at %s (is the stack up? `make dev`): %w", o.Address, err)
+	}
+	return c, nil
+}
+
+func check(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	var conn tclient.Options
+	conn.RegisterFlags(fs)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the report")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) != 1 {
+		return errUsage
+	}
+	c, err := dial(conn)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	res, err := runCheck(ctx, c, pos[0])
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, res)
+	}
+	printCheck(stdout, res)
+	return nil
+}
+
+// runCheck starts a CheckCluster workflow and waits for its report.
+func runCheck(ctx context.Context, c client.Client, cluster string) (schemas.CheckClusterResult, error) {
+	var res schemas.CheckClusterResult
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       fmt.Sprintf("check/%s/%s", cluster, time.Now().UTC().Format("20060102T150405.000Z")),
+		TaskQueue:                schemas.GlobalTaskQueue,
+		WorkflowExecutionTimeout: 2 * time.Minute,
+	}, schemas.CheckClusterWorkflow, schemas.CheckClusterInput{Cluster: cluster})
+	if err != nil {
+		return res, fmt.Errorf("start check: %w", err)
+	}
+	if err := run.Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("check %s (workflow %s): %w", cluster, run.GetID(), err)
+	}
+	return res, nil
+}

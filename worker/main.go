@@ -1,0 +1,190 @@
+// Command lifeboat-worker runs Lifeboat's workflows and the activities of one
+// region. It polls the global task queue and its region's queue, serves
+// Prometheus metrics and /healthz, and stops gracefully on SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/tclient"
+	"github.com/runnerhub/lifeboat/schemas"
+	"github.com/runnerhub/lifeboat/workflows"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type config struct {
+	topology  string
+	region    string
+	listen    string
+	logFormat string
+	logLevel  string
+	temporal  tclient.Options
+}
+
+func main() {
+	var cfg config
+	fs := flag.NewFlagSet("lifeboat-worker", flag.ExitOnError)
+	fs.StringVar(&cfg.topology, "topology", tclient.Env("LIFEBOAT_TOPOLOGY", ""), "topology file (LIFEBOAT_TOPOLOGY)")
+	fs.StringVar(&cfg.region, "region", tclient.Env("LIFEBOAT_REGION", ""), "region this worker runs in (LIFEBOAT_REGION)")
+	fs.StringVar(&cfg.listen, "listen", tclient.Env("LIFEBOAT_LISTEN", "127.0.0.1:9464"), "address of /metrics and /healthz (LIFEBOAT_LISTEN)")
+	fs.StringVar(&cfg.logFormat, "log-format", tclient.Env("LIFEBOAT_LOG_FORMAT", "json"), "json or console (LIFEBOAT_LOG_FORMAT)")
+	fs.StringVar(&cfg.logLevel, "log-level", tclient.Env("LIFEBOAT_LOG_LEVEL", "info"), "debug, info, warn or error (LIFEBOAT_LOG_LEVEL)")
+	cfg.temporal.RegisterFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "lifeboat-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	logger, err := newLogger(cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = logger.Sync() }()
+
+	if cfg.topology == "" || cfg.region == "" {
+		return errors.New("--topology and --region are required")
+	}
+	topo, err := schemas.LoadTopology(cfg.topology)
+	if err != nil {
+		return fmt.Errorf("load topology: %w", err)
+	}
+	if _, ok := topo.Region(cfg.region); !ok {
+		return fmt.Errorf("region %q is not in the topology of cluster %s (regions: %v)", cfg.region, topo.Cluster, topo.RegionNames())
+	}
+	logger = logger.With(zap.String("cluster", topo.Cluster), zap.String("region", cfg.region), zap.String("version", version))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sdkMetrics, closeMetrics, err := sdkMetricsHandler(reg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = closeMetrics() }()
+
+	copts, err := cfg.temporal.ClientOptions()
+	if err != nil {
+		return err
+	}
+	copts.Logger = tclient.ZapLogger(logger)
+	copts.MetricsHandler = sdkMetrics
+	c, err := client.Dial(copts)
+	if err != nil {
+		return fmt.Errorf("connect to temporal at %s: %w", cfg.temporal.Address, err)
+	}
+	defer c.Close()
+
+	clients := &activities.Clients{Topology: topo}
+	defer clients.Close()
+	probe := &activities.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
+
+	opts := worker.Options{WorkerStopTimeout: 30 * time.Second}
+	global := worker.New(c, schemas.GlobalTaskQueue, opts)
+	workflows.Register(global)
+	global.RegisterActivity(&activities.Cluster{Topology: topo})
+	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), opts)
+	regional.RegisterActivity(probe)
+
+	var ready atomic.Bool
+	srv, err := serve(cfg.listen, reg, &ready)
+	if err != nil {
+		return err
+	}
+	for _, w := range []worker.Worker{global, regional} {
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+	}
+	ready.Store(true)
+	logger.Info("worker started", zap.String("listen", cfg.listen),
+		zap.Strings("task_queues", []string{schemas.GlobalTaskQueue, schemas.RegionTaskQueue(cfg.region)}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	<-ctx.Done()
+	logger.Info("stopping: finishing running tasks")
+	ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// serve exposes /metrics and /healthz; healthz is 200 only while the workers poll.
+func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+// sdkMetricsHandler reports the SDK's metrics into the same registry.
+func sdkMetricsHandler(reg *prometheus.Registry) (client.MetricsHandler, func() error, error) {
+	reporter, err := tallyprom.Configuration{TimerType: "histogram"}.NewReporter(tallyprom.ConfigurationOptions{Registry: reg})
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics reporter: %w", err)
+	}
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       tallyprom.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer.Close, nil
+}
+
+func newLogger(format, level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	var zc zap.Config
+	switch format {
+	case "json":
+		zc = zap.NewProductionConfig()
+	case "console":
+		zc = zap.NewDevelopmentConfig()
+	default:
+		return nil, fmt.Errorf("log format %q: want json or console", format)
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	return zc.Build()
+}

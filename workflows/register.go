@@ -1,0 +1,18 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Registry is what workers and replayers register workflows with.
+type Registry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Register registers every workflow under its public type name, the name
+// operators give to `temporal workflow start --type`.
+func Register(r Registry) {
+	r.RegisterWorkflowWithOptions(CheckCluster, workflow.RegisterOptions{Name: schemas.CheckClusterWorkflow})
+}
