@@ -1,0 +1,60 @@
+# Lifeboat. `make demo` sets everything up and runs the main job; `make test`
+# runs every test against the real local stack.
+SHELL := /bin/bash
+BIN := $(CURDIR)/bin
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 30s
+GO_TEST_FLAGS ?=
+
+.PHONY: all deps build dev demo down status test unit integration lint fuzz clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/lifeboat ./starter
+	go build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/lifeboat-worker ./worker
+	go build -o $(BIN)/lifeboat-dev ./cmd/lifeboat-dev
+
+# dev starts the local stack (Temporal and its Web UI, PostgreSQL primary and
+# two replicas, Redis master, replica and three sentinels, S3, one worker per
+# region) and leaves it running; `make down` stops it.
+dev: deps build
+	$(BIN)/lifeboat-dev up
+
+demo: dev
+	@echo
+	@echo "== lifeboat check dev"
+	@source .dev/env && $(BIN)/lifeboat check dev
+	@echo
+	@echo "Temporal Web UI: http://127.0.0.1:18233   (stop everything with: make down)"
+
+down:
+	@if [ -x $(BIN)/lifeboat-dev ]; then $(BIN)/lifeboat-dev down; else go run ./cmd/lifeboat-dev down; fi
+
+status: build
+	$(BIN)/lifeboat-dev status
+
+test: deps build lint
+	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
+
+unit:
+	go test -count=1 $(GO_TEST_FLAGS) $$(go list ./... | grep -v /integration)
+
+integration: deps build
+	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./integration/...
+
+lint: deps
+	@unformatted=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...)); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	go vet ./...
+	$(BIN)/workflowcheck ./workflows/...
+
+fuzz:
+	go test -run='^$$' -fuzz=FuzzParseTopology -fuzztime=$(FUZZTIME) ./schemas
+	go test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./schemas
+
+clean: down
+	rm -rf .dev bin

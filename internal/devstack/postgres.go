@@ -1,0 +1,558 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgUser is the OS user PostgreSQL runs as.
+type pgUser struct {
+	uid, gid int
+	cred     *syscall.Credential // nil when it is the current user
+}
+
+// postgresUser returns the user PostgreSQL runs as: `postgres` when this
+// process is root (PostgreSQL refuses to run as root), else the current user.
+func postgresUser() (pgUser, error) {
+	if os.Geteuid() != 0 {
+		return pgUser{uid: os.Geteuid(), gid: os.Getegid()}, nil
+	}
+	u, err := user.Lookup(postgresOSUser)
+	if err != nil {
+		return pgUser{}, fmt.Errorf("running as root, PostgreSQL must run as the %q user, which does not exist: apt-get install -y postgresql-15 creates it", postgresOSUser)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return pgUser{uid: uid, gid: gid, cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
+}
+
+// Paths inside the shared directory.
+func (s *Stack) pgDataDir(name string) string { return filepath.Join(s.cfg.SharedDir, "data", name) }
+func (s *Stack) pgSocketDir() string          { return filepath.Join(s.cfg.SharedDir, "run") }
+func (s *Stack) pgLogPath(name string) string {
+	return filepath.Join(s.cfg.SharedDir, "log", name+".log")
+}
+
+// prepareShared creates the shared directory and its subdirectories, owned
+// by u with mode 0700, checks u can reach it, and links .dev/pg to it.
+func (s *Stack) prepareShared(u pgUser) error {
+	shared := s.cfg.SharedDir
+	if err := os.MkdirAll(filepath.Dir(shared), 0o755); err != nil {
+		return err
+	}
+	if err := reachable(filepath.Dir(shared), u); err != nil {
+		return fmt.Errorf("the PostgreSQL user (uid %d) cannot reach the shared directory %s: %w; set %s to a directory it can enter", u.uid, shared, err, EnvSharedDir)
+	}
+	for _, d := range []string{"", "data", "run", "log", "tmp"} {
+		p := filepath.Join(shared, d)
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return err
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != u.uid {
+			if os.Geteuid() != 0 {
+				return fmt.Errorf("shared directory %s belongs to uid %d, not to you (uid %d): remove it or set %s", p, st.Uid, u.uid, EnvSharedDir)
+			}
+			if err := os.Chown(p, u.uid, u.gid); err != nil {
+				return err
+			}
+		}
+		if err := os.Chmod(p, 0o700); err != nil {
+			return err
+		}
+	}
+	// .dev/pg and .dev/logs/pg-*.log lead to what lives outside .dev.
+	links := map[string]string{filepath.Join(s.devDir, "pg"): shared}
+	for _, n := range pgNodes {
+		links[s.logPath(n.name)] = s.pgLogPath(n.name)
+	}
+	for link, target := range links {
+		if err := symlink(target, link); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// symlink makes link point to target, replacing another link.
+func symlink(target, link string) error {
+	if cur, err := os.Readlink(link); err == nil && cur == target {
+		return nil
+	}
+	_ = os.Remove(link)
+	if err := os.Symlink(target, link); err != nil {
+		return fmt.Errorf("link %s: %w", link, err)
+	}
+	return nil
+}
+
+// reachable checks that user u may traverse every directory from / to dir.
+func reachable(dir string, u pgUser) error {
+	if u.uid == 0 {
+		return nil
+	}
+	for p := dir; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		m := fi.Mode().Perm()
+		var can bool
+		switch {
+		case int(st.Uid) == u.uid:
+			can = m&0o100 != 0
+		case int(st.Gid) == u.gid:
+			can = m&0o010 != 0
+		default:
+			can = m&0o001 != 0
+		}
+		if !can {
+			return fmt.Errorf("%s is not searchable by it", p)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+// chownTo gives path to u when this process is root.
+func chownTo(path string, u pgUser) error {
+	if u.cred == nil {
+		return nil
+	}
+	return os.Chown(path, u.uid, u.gid)
+}
+
+// pgEnv is the environment of PostgreSQL programs: minimal, so no PG*
+// variable of the caller leaks in.
+func (s *Stack) pgEnv(extra ...string) []string {
+	return append([]string{
+		"PATH=" + PostgresBinDir + ":/usr/local/bin:/usr/bin:/bin",
+		"HOME=" + s.cfg.SharedDir,
+		"LC_ALL=C",
+		"TZ=UTC",
+	}, extra...)
+}
+
+// runPG runs a PostgreSQL program to completion as u, its output appended to
+// the node's log.
+func (s *Stack) runPG(ctx context.Context, u pgUser, node string, env []string, prog string, args ...string) error {
+	logPath := s.pgLogPath(node)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	_ = chownTo(logPath, u)
+	fmt.Fprintf(logf, "\n=== lifeboat-dev: %s %s ===\n", prog, strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, filepath.Join(PostgresBinDir, prog), args...)
+	cmd.Env = env
+	cmd.Dir = s.cfg.SharedDir // the caller's directory may be closed to u
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w; end of %s:\n%s", prog, err, logPath, indent(tail(logPath, 15)))
+	}
+	return nil
+}
+
+// pgCommonConf is appended to the primary's postgresql.conf at initdb; the
+// replicas inherit it through pg_basebackup.
+func pgCommonConf(socketDir string) string {
+	return fmt.Sprintf(`
+# --- lifeboat-dev ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '%s'
+password_encryption = 'scram-sha-256'
+wal_level = replica
+wal_log_hints = on
+hot_standby = on
+max_wal_senders = 10
+max_replication_slots = 10
+max_slot_wal_keep_size = 1GB
+# Node names hold '-', so the standby name must be double-quoted here.
+synchronous_standby_names = '"%s"'
+synchronous_commit = on
+max_connections = 50
+shared_buffers = 32MB
+work_mem = 2MB
+maintenance_work_mem = 32MB
+effective_cache_size = 128MB
+min_wal_size = 80MB
+max_wal_size = 256MB
+logging_collector = off
+log_line_prefix = '%%m [%%p] %%q%%a '
+log_timezone = 'UTC'
+timezone = 'UTC'
+`, socketDir, syncStandby)
+}
+
+// pgNodeConf is appended after the common settings; later lines win.
+func pgNodeConf(n pgNode) string {
+	c := fmt.Sprintf("\n# --- lifeboat-dev node %s ---\nport = %d\ncluster_name = '%s'\n", n.name, n.port, n.name)
+	if n.slot != "" {
+		// A promoted replica must not wait for a synchronous standby
+		// named after itself; failover decides who its standbys are.
+		c += "synchronous_standby_names = ''\n"
+	}
+	return c
+}
+
+// pgHBA allows password (SCRAM) logins over loopback TCP only.
+const pgHBA = `# Generated by lifeboat-dev: loopback TCP with SCRAM only.
+# TYPE  DATABASE     USER  ADDRESS        METHOD
+host    all          all   127.0.0.1/32   scram-sha-256
+host    replication  all   127.0.0.1/32   scram-sha-256
+`
+
+// appendFile appends text to an existing file, keeping its owner.
+func appendFile(path, text string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// pgConnString is the URL of node port as the lifeboat role.
+func pgConnString(port int, password string) string {
+	return fmt.Sprintf("postgres://%s:%s@%s/postgres?sslmode=disable&connect_timeout=3", PGUser, password, addr(port))
+}
+
+// upPostgres initialises and starts the three nodes and waits for replication.
+// It needs the shared directory made by prepareShared.
+func (s *Stack) upPostgres(ctx context.Context) error {
+	u := s.pgUser
+	pw := s.readSecret(secretPGPassword)
+	replPW := s.readSecret(secretReplPassword)
+	if pw == "" || replPW == "" {
+		return errors.New("PostgreSQL passwords missing from .dev/secrets")
+	}
+
+	primary := pgNodes[0]
+	if err := s.initPrimary(ctx, u, primary, pw); err != nil {
+		return fmt.Errorf("init %s: %w", primary.name, err)
+	}
+	if err := s.startPG(ctx, u, primary, pw); err != nil {
+		return err
+	}
+
+	replicas := pgNodes[1:]
+	var missing []pgNode
+	for _, n := range replicas {
+		if !exists(filepath.Join(s.pgDataDir(n.name), "PG_VERSION")) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		if err := s.prepareReplication(ctx, primary, pw, replPW); err != nil {
+			return fmt.Errorf("prepare replication on %s: %w", primary.name, err)
+		}
+	}
+	errs := make(chan error, len(replicas))
+	for _, n := range replicas {
+		go func() {
+			if err := s.initReplica(ctx, u, primary, n, replPW); err != nil {
+				errs <- fmt.Errorf("init %s: %w", n.name, err)
+				return
+			}
+			errs <- s.startPG(ctx, u, n, pw)
+		}()
+	}
+	var all []error
+	for range replicas {
+		all = append(all, <-errs)
+	}
+	if err := errors.Join(all...); err != nil {
+		return err
+	}
+	return s.waitReplication(ctx, pw)
+}
+
+// initPrimary runs initdb for n unless its data directory exists. It works
+// in <dir>.init and renames it at the end, so a half-made directory is never
+// taken for a real one.
+func (s *Stack) initPrimary(ctx context.Context, u pgUser, n pgNode, password string) error {
+	dir := s.pgDataDir(n.name)
+	if exists(filepath.Join(dir, "PG_VERSION")) {
+		return nil
+	}
+	if exists(dir) {
+		return fmt.Errorf("%s exists but holds no PostgreSQL data directory: remove it", dir)
+	}
+	s.logf("%-12s initdb in %s", n.name, dir)
+	tmp := dir + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	pwfile := filepath.Join(s.cfg.SharedDir, "tmp", "pwfile")
+	if err := os.WriteFile(pwfile, []byte(password+"\n"), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(pwfile)
+	if err := chownTo(pwfile, u); err != nil {
+		return err
+	}
+	if err := s.runPG(ctx, u, n.name, s.pgEnv(), "initdb",
+		"--pgdata="+tmp,
+		"--username="+PGUser,
+		"--pwfile="+pwfile,
+		"--auth=scram-sha-256",
+		"--data-checksums",
+		"--encoding=UTF8",
+		"--no-locale",
+		"--no-instructions",
+	); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "pg_hba.conf"), []byte(pgHBA), 0o600); err != nil {
+		return err
+	}
+	if err := appendFile(filepath.Join(tmp, "postgresql.conf"), pgCommonConf(s.pgSocketDir())+pgNodeConf(n)); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// prepareReplication creates the replication role and one physical slot per
+// replica on the primary, leaving existing ones alone.
+func (s *Stack) prepareReplication(ctx context.Context, primary pgNode, password, replPassword string) error {
+	conn, err := pgx.Connect(ctx, pgConnString(primary.port, password))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	// Until pg-a2 streams, a commit waiting for the synchronous standby
+	// would hang: this session's commits are local only.
+	stmts := []string{
+		`SET synchronous_commit = local`,
+		fmt.Sprintf(`DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%[1]s') THEN
+    CREATE ROLE %[1]s LOGIN REPLICATION;
+  END IF;
+END $$`, PGReplicator),
+		fmt.Sprintf(`ALTER ROLE %s LOGIN REPLICATION PASSWORD '%s'`, PGReplicator, replPassword),
+	}
+	for _, n := range pgNodes {
+		if n.slot != "" {
+			stmts = append(stmts, fmt.Sprintf(`SELECT pg_create_physical_replication_slot('%[1]s')
+WHERE NOT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = '%[1]s')`, n.slot))
+		}
+	}
+	for _, q := range stmts {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", strings.SplitN(q, "\n", 2)[0], err)
+		}
+	}
+	return nil
+}
+
+// initReplica makes n's data directory with pg_basebackup -R from primary
+// unless it exists, in <dir>.init renamed at the end.
+func (s *Stack) initReplica(ctx context.Context, u pgUser, primary, n pgNode, replPassword string) error {
+	dir := s.pgDataDir(n.name)
+	if exists(filepath.Join(dir, "PG_VERSION")) {
+		return nil
+	}
+	if exists(dir) {
+		return fmt.Errorf("%s exists but holds no PostgreSQL data directory: remove it", dir)
+	}
+	s.logf("%-12s pg_basebackup from %s into %s", n.name, primary.name, dir)
+	tmp := dir + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	conninfo := fmt.Sprintf("host=%s port=%d user=%s application_name=%s", Host, primary.port, PGReplicator, n.name)
+	if err := s.runPG(ctx, u, n.name, s.pgEnv("PGPASSWORD="+replPassword), "pg_basebackup",
+		"--dbname="+conninfo,
+		"--pgdata="+tmp,
+		"--write-recovery-conf",
+		"--wal-method=stream",
+		"--slot="+n.slot,
+		"--checkpoint=fast",
+		"--no-password",
+	); err != nil {
+		return err
+	}
+	auto := filepath.Join(tmp, "postgresql.auto.conf")
+	b, err := os.ReadFile(auto)
+	if err != nil {
+		return err
+	}
+	// -R copies the connection's parameters (PostgreSQL 15 writes
+	// application_name=''pg-a2''); make sure the standby names itself, since
+	// synchronous_standby_names matches application_name.
+	if !hasApplicationName(string(b), n.name) {
+		line := fmt.Sprintf("primary_conninfo = '%s password=%s'\n", conninfo, replPassword)
+		if err := appendFile(auto, line); err != nil {
+			return err
+		}
+	}
+	if err := appendFile(filepath.Join(tmp, "postgresql.conf"), pgNodeConf(n)); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// hasApplicationName reports whether postgresql.auto.conf text sets
+// application_name=name in primary_conninfo, quoted or not.
+func hasApplicationName(autoConf, name string) bool {
+	return strings.Contains(autoConf, "application_name="+name+" ") ||
+		strings.Contains(autoConf, "application_name="+name+"'") ||
+		strings.Contains(autoConf, "application_name=''"+name+"''")
+}
+
+// startPG starts node n unless it runs, and waits until it accepts logins.
+func (s *Stack) startPG(ctx context.Context, u pgUser, n pgNode, password string) error {
+	exe := filepath.Join(PostgresBinDir, "postgres")
+	logPath := s.pgLogPath(n.name)
+	if !exists(logPath) {
+		if err := os.WriteFile(logPath, nil, 0o640); err != nil {
+			return err
+		}
+		_ = chownTo(logPath, u)
+	}
+	pid, err := s.ensure(procSpec{
+		name:  n.name,
+		path:  exe,
+		args:  []string{"-D", s.pgDataDir(n.name)},
+		env:   s.pgEnv(),
+		dir:   s.cfg.SharedDir,
+		log:   logPath,
+		cred:  u.cred,
+		ports: []int{n.port},
+	})
+	if err != nil {
+		return err
+	}
+	var role string
+	err = waitReady(ctx, n.name, pid, exe, logPath, 60*time.Second, func(ctx context.Context) error {
+		inRecovery, err := pgInRecovery(ctx, n.port, password)
+		if err != nil {
+			return err
+		}
+		role = "primary"
+		if inRecovery {
+			role = "replica"
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.ready(n.name, addr(n.port), "PostgreSQL "+role+", "+n.region)
+	return nil
+}
+
+// pgInRecovery reports whether the node on port is a standby.
+func pgInRecovery(ctx context.Context, port int, password string) (bool, error) {
+	conn, err := pgx.Connect(ctx, pgConnString(port, password))
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(ctx)
+	var inRecovery bool
+	err = conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&inRecovery)
+	return inRecovery, err
+}
+
+// waitReplication waits until the one primary streams to every other node
+// and, when it names synchronous standbys, one of them is synchronous.
+func (s *Stack) waitReplication(ctx context.Context, password string) error {
+	var last string
+	check := func(ctx context.Context) error {
+		var primaries []pgNode
+		for _, n := range pgNodes {
+			inRecovery, err := pgInRecovery(ctx, n.port, password)
+			if err != nil {
+				return err
+			}
+			if !inRecovery {
+				primaries = append(primaries, n)
+			}
+		}
+		if len(primaries) != 1 {
+			var names []string
+			for _, p := range primaries {
+				names = append(names, p.name)
+			}
+			return fmt.Errorf("%d nodes are primaries %v: expected exactly one", len(primaries), names)
+		}
+		p := primaries[0]
+		conn, err := pgx.Connect(ctx, pgConnString(p.port, password))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		var syncNames string
+		if err := conn.QueryRow(ctx, "SHOW synchronous_standby_names").Scan(&syncNames); err != nil {
+			return err
+		}
+		rows, err := conn.Query(ctx, "SELECT application_name, state, sync_state FROM pg_stat_replication")
+		if err != nil {
+			return err
+		}
+		seen := map[string][2]string{}
+		for rows.Next() {
+			var app, state, syncState string
+			if err := rows.Scan(&app, &state, &syncState); err != nil {
+				return err
+			}
+			seen[app] = [2]string{state, syncState}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var parts []string
+		hasSync := false
+		for _, n := range pgNodes {
+			if n.name == p.name {
+				continue
+			}
+			st, ok := seen[n.name]
+			if !ok || st[0] != "streaming" {
+				return fmt.Errorf("%s is not streaming from primary %s (pg_stat_replication: %v)", n.name, p.name, seen)
+			}
+			hasSync = hasSync || st[1] == "sync"
+			parts = append(parts, n.name+" "+st[1])
+		}
+		if syncNames != "" && !hasSync {
+			return fmt.Errorf("no synchronous standby yet on %s (synchronous_standby_names %s; %v)", p.name, syncNames, seen)
+		}
+		last = fmt.Sprintf("primary %s; %s", p.name, strings.Join(parts, ", "))
+		return nil
+	}
+	if err := waitReady(ctx, "PostgreSQL replication", 0, "", s.pgLogPath(pgNodes[0].name), 60*time.Second, check); err != nil {
+		return err
+	}
+	s.ready("replication", "", last)
+	return nil
+}

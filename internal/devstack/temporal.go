@@ -1,0 +1,138 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// temporalArgs returns the command line of the Temporal dev server.
+func temporalArgs(dbFile string) []string {
+	args := []string{"server", "start-dev",
+		"--ip", Host,
+		"--port", fmt.Sprint(TemporalPort),
+		"--ui-port", fmt.Sprint(TemporalUIPort),
+		"--http-port", fmt.Sprint(TemporalHTTPPort),
+		"--metrics-port", fmt.Sprint(TemporalMetricsPort),
+		"--db-filename", dbFile,
+		"--namespace", Namespace,
+	}
+	for _, sa := range schemas.SearchAttributes {
+		args = append(args, "--search-attribute", sa+"=Keyword")
+	}
+	return args
+}
+
+// withoutPrefix returns env without the entries whose name starts with prefix.
+func withoutPrefix(env []string, prefix string) []string {
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// quietLogger discards the Temporal SDK's own log lines.
+var quietLogger = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+
+// upTemporal starts the Temporal dev server, waits for its frontend and UI,
+// and makes sure the search attributes exist.
+func (s *Stack) upTemporal(ctx context.Context) error {
+	exe := filepath.Join(s.cfg.BinDir, "temporal")
+	logPath := s.logPath("temporal")
+	dbFile := filepath.Join(s.devDir, "temporal", "temporal.db")
+	pid, err := s.ensure(procSpec{
+		name:  "temporal",
+		path:  exe,
+		args:  temporalArgs(dbFile),
+		env:   withoutPrefix(os.Environ(), "TEMPORAL_"), // the env file sets TEMPORAL_ADDRESS for the CLI
+		dir:   s.devDir,
+		log:   logPath,
+		ports: []int{TemporalPort, TemporalUIPort, TemporalHTTPPort, TemporalMetricsPort},
+	})
+	if err != nil {
+		return err
+	}
+	var c client.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	err = waitReady(ctx, "temporal", pid, exe, logPath, 90*time.Second, func(ctx context.Context) error {
+		if c == nil {
+			cl, err := client.DialContext(ctx, client.Options{HostPort: TemporalAddress, Namespace: Namespace, Logger: quietLogger})
+			if err != nil {
+				return err
+			}
+			c = cl
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return err
+		}
+		d := net.Dialer{Timeout: time.Second}
+		conn, err := d.DialContext(ctx, "tcp", addr(TemporalUIPort))
+		if err != nil {
+			return fmt.Errorf("web UI: %w", err)
+		}
+		conn.Close()
+		return ensureSearchAttributes(ctx, c)
+	})
+	if err != nil {
+		return err
+	}
+	s.ready("temporal", TemporalAddress, "Temporal frontend, namespace "+Namespace+", db "+dbFile)
+	s.ready("temporal-ui", addr(TemporalUIPort), "Temporal Web UI "+s.WebUIURL())
+	return nil
+}
+
+// ensureSearchAttributes registers every missing search attribute of
+// schemas.SearchAttributes as Keyword; present ones are left alone.
+func ensureSearchAttributes(ctx context.Context, c client.Client) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: Namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, name := range schemas.SearchAttributes {
+		t, ok := resp.GetCustomAttributes()[name]
+		if !ok {
+			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+			continue
+		}
+		if t != enumspb.INDEXED_VALUE_TYPE_KEYWORD {
+			return fmt.Errorf("search attribute %s exists with type %s, not Keyword: delete %s to start afresh", name, t, "the Temporal database")
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: Namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		names := make([]string, 0, len(missing))
+		for n := range missing {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("add search attributes %v: %w", names, err)
+	}
+	return nil
+}

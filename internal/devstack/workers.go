@@ -1,0 +1,74 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+// workerArgs returns the command line of the worker of region w.
+func (s *Stack) workerArgs(w workerNode) []string {
+	return []string{
+		"--topology", s.TopologyPath(),
+		"--region", w.region,
+		"--temporal-address", TemporalAddress,
+		"--namespace", Namespace,
+		"--listen", addr(w.port),
+		"--log-format", "console",
+	}
+}
+
+// upWorkers starts one worker per region and waits for their /healthz.
+func (s *Stack) upWorkers(ctx context.Context, exe string) error {
+	errs := make(chan error, len(workerNodes))
+	for _, w := range workerNodes {
+		go func() { errs <- s.upWorker(ctx, exe, w) }()
+	}
+	var first error
+	for range workerNodes {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (s *Stack) upWorker(ctx context.Context, exe string, w workerNode) error {
+	logPath := s.logPath(w.name())
+	pid, err := s.ensure(procSpec{
+		name:  w.name(),
+		path:  exe,
+		args:  s.workerArgs(w),
+		env:   append(os.Environ(), s.Env()...),
+		dir:   s.cfg.Root,
+		log:   logPath,
+		ports: []int{w.port},
+	})
+	if err != nil {
+		return err
+	}
+	url := "http://" + addr(w.port) + "/healthz"
+	err = waitReady(ctx, w.name(), pid, exe, logPath, 30*time.Second, func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.ready(w.name(), addr(w.port), "worker, task queue lifeboat-"+w.region+", metrics and /healthz on port "+strconv.Itoa(w.port))
+	return nil
+}
