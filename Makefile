@@ -52,9 +52,10 @@ lint: deps
 	go vet ./...
 	$(BIN)/workflowcheck ./workflows/...
 
+# fuzz runs every fuzz test of the parsers for FUZZTIME each.
 fuzz:
-	go test -run='^$$' -fuzz=FuzzParseTopology -fuzztime=$(FUZZTIME) ./schemas
-	go test -run='^$$' -fuzz=FuzzParseLSN -fuzztime=$(FUZZTIME) ./schemas
+	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN; do \
+	  echo "== $$f"; go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./schemas || exit 1; done
 
 clean: down
 	rm -rf .dev bin

@@ -24,7 +24,7 @@ type Clients struct {
 	pg        map[string]*pgxpool.Pool
 	redis     map[string]*redis.Client
 	sentinels map[string]*redis.SentinelClient
-	store     objstore.Pinger
+	store     objstore.Store
 }
 
 // Close releases every client.
@@ -129,7 +129,7 @@ func (c *Clients) redisOptions(name, addr string, pw *schemas.Secret) (*redis.Op
 }
 
 // Store returns the object store of the topology.
-func (c *Clients) Store(ctx context.Context) (objstore.Pinger, error) {
+func (c *Clients) Store(ctx context.Context) (objstore.Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.store != nil {

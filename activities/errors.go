@@ -25,3 +25,9 @@ func unknownCluster(name, served string) error {
 		fmt.Sprintf("cluster %q is unknown: this worker serves %q (check the name, or the worker's --topology)", name, served),
 		schemas.ErrUnknownCluster, nil)
 }
+
+// corrupt reports data that is not what it should be: a checksum or size
+// mismatch. Retrying would read the same wrong bytes.
+func corrupt(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, schemas.ErrCorrupt, nil)
+}

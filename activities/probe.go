@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -102,7 +103,7 @@ func (p *Probe) probeStore(ctx context.Context) schemas.NodeHealth {
 		h.Error = err.Error()
 		return h
 	}
-	h.Bucket = s.Bucket()
+	h.Bucket = objstore.BucketOf(s)
 	if err := s.Ping(ctx); err != nil {
 		h.Error = err.Error()
 		return h

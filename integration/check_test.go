@@ -256,7 +256,7 @@ func psql(t *testing.T, port int, sql string) string {
 	t.Helper()
 	cmd := exec.Command("psql", "-X", "-q", "-t", "-v", "ON_ERROR_STOP=1",
 		fmt.Sprintf("postgres://lifeboat@127.0.0.1:%d/postgres?sslmode=disable", port), "-c", sql)
-	cmd.Env = append(os.Environ(), "PGPASSWORD="+envValue(stack.Env(), "LIFEBOAT_PG_PASSWORD"))
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+envValue(stack.Env(), "LIFEBOAT_PG_PASSWORD"), "PGOPTIONS=-c client_min_messages=warning")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("psql: %v\n%s", err, out)

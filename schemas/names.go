@@ -14,6 +14,7 @@ func RegionTaskQueue(region string) string { return RegionTaskQueuePrefix + regi
 // Workflow type names, as started from the CLI, the Web UI or `temporal workflow start`.
 const (
 	CheckClusterWorkflow = "CheckCluster"
+	BackupWorkflow       = "Backup"
 )
 
 // Search attributes the workflows set, all of type Keyword.
@@ -32,4 +33,6 @@ const (
 	ErrInvalidInput = "InvalidInput"
 	// ErrUnknownCluster marks a cluster name no worker's topology defines.
 	ErrUnknownCluster = "UnknownCluster"
+	// ErrCorrupt marks stored data whose size or checksum is wrong.
+	ErrCorrupt = "Corrupt"
 )

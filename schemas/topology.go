@@ -112,7 +112,8 @@ type Store struct {
 	Endpoint  string `json:"endpoint,omitempty"`
 	Region    string `json:"region,omitempty"`
 	PathStyle bool   `json:"path_style,omitempty"`
-	// Prefix is prepended to every object key.
+	// Prefix is the folder of the bucket every object key is put under; a
+	// trailing slash is implied.
 	Prefix string `json:"prefix,omitempty"`
 	// AccessKey and SecretKey name the credentials; when both are absent the
 	// usual AWS credential chain is used.
@@ -120,6 +121,13 @@ type Store struct {
 	SecretKey *Secret `json:"secret_key,omitempty"`
 	// Path is the directory of a local store.
 	Path string `json:"path,omitempty"`
+	// PartSizeMB is the part size of S3 multipart uploads in MiB, 5 to 5120
+	// (default 16). Streams of up to 10,000 parts fit, and an upload holds
+	// part size × (UploadConcurrency + 1) bytes in memory.
+	PartSizeMB int `json:"part_size_mb,omitempty"`
+	// UploadConcurrency is the number of parts of one upload sent at once,
+	// 1 to 64 (default 4).
+	UploadConcurrency int `json:"upload_concurrency,omitempty"`
 }
 
 // Targets are a cluster's recovery objectives.

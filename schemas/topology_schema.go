@@ -77,29 +77,39 @@ var goDuration = &jsonschema.Format{
 }
 
 // compiledTopologySchema compiles the embedded schema once.
-var compiledTopologySchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(topologySchema))
-	if err != nil {
-		return nil, fmt.Errorf("parse topology schema: %w", err)
-	}
-	c := jsonschema.NewCompiler()
-	c.RegisterFormat(goDuration)
-	c.AssertFormat()
-	if err := c.AddResource(topologySchemaURL, doc); err != nil {
-		return nil, fmt.Errorf("add topology schema: %w", err)
-	}
-	sch, err := c.Compile(topologySchemaURL)
-	if err != nil {
-		return nil, fmt.Errorf("compile topology schema: %w", err)
-	}
-	return sch, nil
-})
+var compiledTopologySchema = compiledSchema(topologySchemaURL, topologySchema)
+
+// compiledSchema returns a function compiling an embedded schema once.
+func compiledSchema(url string, src []byte) func() (*jsonschema.Schema, error) {
+	return sync.OnceValues(func() (*jsonschema.Schema, error) {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(src))
+		if err != nil {
+			return nil, fmt.Errorf("parse schema %s: %w", url, err)
+		}
+		c := jsonschema.NewCompiler()
+		c.RegisterFormat(goDuration)
+		c.AssertFormat()
+		if err := c.AddResource(url, doc); err != nil {
+			return nil, fmt.Errorf("add schema %s: %w", url, err)
+		}
+		sch, err := c.Compile(url)
+		if err != nil {
+			return nil, fmt.Errorf("compile schema %s: %w", url, err)
+		}
+		return sch, nil
+	})
+}
 
 // schemaProblems validates doc (as from jsonschema.UnmarshalJSON) against the
 // topology schema. It returns one Problem per failed leaf, and the locations
 // of the values the schema rejected, so that the Go checks can skip them.
 func schemaProblems(doc any) (Problems, [][]string, error) {
-	sch, err := compiledTopologySchema()
+	return validateAgainst(compiledTopologySchema, doc)
+}
+
+// validateAgainst validates doc against a compiled schema, as schemaProblems.
+func validateAgainst(compiled func() (*jsonschema.Schema, error), doc any) (Problems, [][]string, error) {
+	sch, err := compiled()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,7 +119,7 @@ func schemaProblems(doc any) (Problems, [][]string, error) {
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
-		return nil, nil, fmt.Errorf("validate topology: %w", err)
+		return nil, nil, fmt.Errorf("validate: %w", err)
 	}
 	var ps Problems
 	var rejected [][]string

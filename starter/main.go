@@ -22,6 +22,9 @@ const usage = `lifeboat: protect and recover a PostgreSQL and Redis stack
 usage:
   lifeboat validate FILE              check a topology file, reporting every problem
   lifeboat check CLUSTER [--json]     probe every node of a cluster and print its health
+  lifeboat wal-push PATH              archive one WAL file (PostgreSQL's archive_command, %p)
+  lifeboat wal-fetch NAME DEST        restore one WAL file (restore_command, %f %p)
+      both read --topology FILE (LIFEBOAT_TOPOLOGY) and the secrets it names
 
 Temporal connection flags (every command that talks to Temporal):
   --temporal-address HOST:PORT (LIFEBOAT_TEMPORAL_ADDRESS, default 127.0.0.1:17233)
@@ -43,7 +46,7 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage):
-		fmt.Fprint(os.Stderr, usage)
+		_, _ = io.WriteString(os.Stderr, usage)
 		os.Exit(2)
 	case errors.As(err, &ee):
 		os.Exit(ee.code)
@@ -62,8 +65,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return validate(args[1:], stdout, stderr)
 	case "check":
 		return check(args[1:], stdout)
+	case "wal-push":
+		return walPush(args[1:], stderr)
+	case "wal-fetch":
+		return walFetch(args[1:], stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		_, _ = io.WriteString(stdout, usage)
 		return nil
 	default:
 		return errUsage

@@ -105,12 +105,18 @@ func run(cfg config) error {
 	defer clients.Close()
 	probe := &activities.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
 
+	backup := &activities.Backup{Topology: topo, Clients: clients, Logger: logger}
+
 	opts := worker.Options{WorkerStopTimeout: 30 * time.Second}
 	global := worker.New(c, schemas.GlobalTaskQueue, opts)
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
+	global.RegisterActivity(backup)
+	// A region's queue gets what must run beside its nodes: probes, and
+	// backups streamed from a node of the region.
 	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), opts)
 	regional.RegisterActivity(probe)
+	regional.RegisterActivity(backup)
 
 	var ready atomic.Bool
 	srv, err := serve(cfg.listen, reg, &ready)

@@ -36,6 +36,16 @@ func CheckCluster(ctx workflow.Context, in schemas.CheckClusterInput) (schemas.C
 		return schemas.CheckClusterResult{}, err
 	}
 
+	results := probeCluster(ctx, topo)
+	res := Summarize(topo, results)
+	res.CheckedAt = workflow.Now(ctx).UTC()
+	return res, nil
+}
+
+// probeCluster runs one probe in every region of the cluster, concurrently,
+// each on its region's task queue. A region whose worker does not answer is
+// reported with every node unhealthy rather than failing the caller.
+func probeCluster(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRegionResult {
 	var probe *activities.Probe
 	regions := topo.RegionNames()
 	futures := make([]workflow.Future, len(regions))
@@ -50,7 +60,7 @@ func CheckCluster(ctx workflow.Context, in schemas.CheckClusterInput) (schemas.C
 				NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
 			},
 		})
-		futures[i] = workflow.ExecuteActivity(rctx, probe.ProbeRegion, schemas.ProbeRegionInput{Cluster: in.Cluster, Region: r})
+		futures[i] = workflow.ExecuteActivity(rctx, probe.ProbeRegion, schemas.ProbeRegionInput{Cluster: topo.Cluster, Region: r})
 	}
 	results := make([]schemas.ProbeRegionResult, len(regions))
 	for i, f := range futures {
@@ -59,9 +69,7 @@ func CheckCluster(ctx workflow.Context, in schemas.CheckClusterInput) (schemas.C
 		}
 	}
 
-	res := Summarize(topo, results)
-	res.CheckedAt = workflow.Now(ctx).UTC()
-	return res, nil
+	return results
 }
 
 // describeCluster asks any worker for the cluster's topology.

@@ -15,4 +15,5 @@ type Registry interface {
 // operators give to `temporal workflow start --type`.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(CheckCluster, workflow.RegisterOptions{Name: schemas.CheckClusterWorkflow})
+	r.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: schemas.BackupWorkflow})
 }

@@ -182,7 +182,7 @@ func TestVersitygwArgs_GlobalFlagsBeforeBackend(t *testing.T) {
 }
 
 func TestTopology_RoundTripsThroughYAML(t *testing.T) {
-	topo := buildTopology("/r/.dev", "age1example")
+	topo := buildTopology("/r/.dev", "/s/secrets/age-identity.txt", "age1example")
 	b, err := renderTopology(topo)
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +218,7 @@ func TestTopology_RoundTripsThroughYAML(t *testing.T) {
 		st.AccessKey == nil || st.AccessKey.Env != EnvS3AccessKey || st.SecretKey == nil || st.SecretKey.Env != EnvS3SecretKey {
 		t.Errorf("store = %+v", st)
 	}
-	if got.Backup.DRRegion != RegionB || len(got.Backup.Recipients) != 1 || got.Backup.Identity.File != "/r/.dev/secrets/age-identity.txt" {
+	if got.Backup.DRRegion != RegionB || len(got.Backup.Recipients) != 1 || got.Backup.Identity.File != "/s/secrets/age-identity.txt" {
 		t.Errorf("backup = %+v", got.Backup)
 	}
 	if got.Targets.RTO.Std() != 15*time.Minute || got.Targets.RPO.Std() != 5*time.Minute {
@@ -243,7 +243,7 @@ func TestTopology_PassesSchemaAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := renderTopology(buildTopology("/r/.dev", id.Recipient().String()))
+	b, err := renderTopology(buildTopology("/r/.dev", "/s/secrets/age-identity.txt", id.Recipient().String()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -443,8 +443,8 @@ func (s *Stack) startPG(ctx context.Context, u pgUser, n pgNode, password string
 	pid, err := s.ensure(procSpec{
 		name:  n.name,
 		path:  exe,
-		args:  []string{"-D", s.pgDataDir(n.name)},
-		env:   s.pgEnv(),
+		args:  append([]string{"-D", s.pgDataDir(n.name)}, s.archiveArgs()...),
+		env:   s.pgEnv(s.archiveEnv()...),
 		dir:   s.cfg.SharedDir,
 		log:   logPath,
 		cred:  u.cred,

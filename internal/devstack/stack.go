@@ -90,9 +90,11 @@ type component struct {
 // components lists every process the stack may run, in start order.
 func (s *Stack) components() []component {
 	var cs []component
-	cs = append(cs, component{"temporal", filepath.Join(s.cfg.BinDir, "temporal"), syscall.SIGTERM, 2,
+	cs = append(cs, component{"temporal", filepath.Join(s.cfg.BinDir, "temporal"), syscall.SIGTERM, 3,
 		[]int{TemporalPort, TemporalUIPort, TemporalHTTPPort, TemporalMetricsPort}})
-	cs = append(cs, component{"versitygw", filepath.Join(s.cfg.BinDir, "versitygw"), syscall.SIGTERM, 2, []int{S3Port}})
+	// The store goes last: PostgreSQL archives its last WAL into it while
+	// shutting down.
+	cs = append(cs, component{"versitygw", filepath.Join(s.cfg.BinDir, "versitygw"), syscall.SIGTERM, 3, []int{S3Port}})
 	for _, n := range pgNodes {
 		// SIGINT is PostgreSQL's fast shutdown.
 		cs = append(cs, component{n.name, filepath.Join(PostgresBinDir, "postgres"), syscall.SIGINT, 2, []int{n.port}})
@@ -151,7 +153,7 @@ func (s *Stack) Down(ctx context.Context) error {
 	defer unlock()
 
 	var errs []error
-	for wave := 0; wave <= 2; wave++ {
+	for wave := 0; wave <= 3; wave++ {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for _, c := range s.components() {
@@ -255,15 +257,21 @@ func (s *Stack) Up(ctx context.Context, opts Options) (started bool, err error) 
 	if err := s.prepareShared(s.pgUser); err != nil {
 		return false, fmt.Errorf("postgres: %w", err)
 	}
+	if err := s.prepareArchiving(s.pgUser); err != nil {
+		return false, fmt.Errorf("wal archiving: %w", err)
+	}
 
-	// The four systems are independent: bring them up side by side.
+	// The store comes first, so PostgreSQL's first archive_command finds
+	// it; the other three systems are independent and start side by side.
+	if err := s.upS3(ctx); err != nil {
+		return s.started.Load(), fmt.Errorf("s3: %w", err)
+	}
 	steps := []struct {
 		name string
 		run  func(context.Context) error
 	}{
 		{"postgres", s.upPostgres},
 		{"redis", s.upRedis},
-		{"s3", s.upS3},
 		{"temporal", s.upTemporal},
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -329,7 +337,7 @@ func (s *Stack) prepareDevDir() error {
 	if err != nil {
 		return fmt.Errorf("age identity: %w", err)
 	}
-	b, err := renderTopology(buildTopology(s.devDir, recipient))
+	b, err := renderTopology(buildTopology(s.devDir, s.sharedIdentity(), recipient))
 	if err != nil {
 		return err
 	}

@@ -65,8 +65,9 @@ func pgDSN(port int) string {
 }
 
 // buildTopology returns the topology of the stack. devDir is the absolute
-// path of .dev and recipient the public key of the stack's age identity.
-func buildTopology(devDir, recipient string) *schemas.Topology {
+// path of .dev, identity the file of the stack's age identity and recipient
+// its public key.
+func buildTopology(devDir, identity, recipient string) *schemas.Topology {
 	env := func(name string) *schemas.Secret { return &schemas.Secret{Env: name} }
 	t := &schemas.Topology{
 		Cluster: Cluster,
@@ -85,7 +86,7 @@ func buildTopology(devDir, recipient string) *schemas.Topology {
 				SecretKey: env(EnvS3SecretKey),
 			},
 			Recipients: []string{recipient},
-			Identity:   &schemas.Secret{File: filepath.Join(devDir, "secrets", secretAgeIdentity)},
+			Identity:   &schemas.Secret{File: identity},
 			DRRegion:   RegionB,
 		},
 		Targets: schemas.Targets{

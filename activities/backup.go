@@ -1,0 +1,362 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.uber.org/zap"
+
+	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// DefaultPGBinDir is where Debian installs PostgreSQL 15's programs.
+const DefaultPGBinDir = "/usr/lib/postgresql/15/bin"
+
+// Backup streams backups into the object store and writes their manifests.
+type Backup struct {
+	Topology *schemas.Topology
+	Clients  *Clients
+	Logger   *zap.Logger
+	// PGBinDir holds pg_basebackup; empty means DefaultPGBinDir.
+	PGBinDir string
+	// Level and Concurrency tune zstd; zero means the pipeline's defaults.
+	Level       int
+	Concurrency int
+	// HeartbeatEvery is how often progress is reported; zero means 5 s.
+	HeartbeatEvery time.Duration
+}
+
+// BackupDatabase streams a base backup of one node over the replication
+// protocol (pg_basebackup, tar format, with the WAL needed to make it
+// consistent) through zstd and age into the store, then reads the stored
+// object back to prove its checksum. It returns the manifest to write; the
+// backup does not exist until WriteManifest stores it.
+func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseInput) (schemas.BackupDatabaseResult, error) {
+	if in.Cluster != b.Topology.Cluster {
+		return schemas.BackupDatabaseResult{}, unknownCluster(in.Cluster, b.Topology.Cluster)
+	}
+	if in.ID == "" {
+		return schemas.BackupDatabaseResult{}, invalidInput("id", "required")
+	}
+	node, ok := b.postgresNode(in.Source)
+	if !ok {
+		return schemas.BackupDatabaseResult{}, invalidInput("source", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", in.Source, in.Cluster))
+	}
+	recipients, err := pipeline.ParseRecipients(b.Topology.Backup.Recipients)
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, invalidInput("backup.recipients", err.Error())
+	}
+	store, err := b.Clients.Store(ctx)
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	version, estimate, err := b.databaseFacts(ctx, node)
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+
+	m := schemas.Manifest{
+		FormatVersion: schemas.ManifestFormatVersion, ID: in.ID, Cluster: in.Cluster,
+		Kind: schemas.BackupDatabase, Source: node.Name, Object: schemas.BackupDataKey(in.Cluster, in.ID),
+		StartTime: time.Now().UTC(), PostgresVersion: version,
+		Recipients: b.Topology.Backup.Recipients, Compression: "zstd", CompressionLevel: b.level(),
+	}
+
+	cmd, stderr, err := b.baseBackupCommand(ctx, node)
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return schemas.BackupDatabaseResult{}, fmt.Errorf("start pg_basebackup: %w", err)
+	}
+
+	var done atomic.Int64
+	stopBeat := b.heartbeat(ctx, m.Object, &done, estimate)
+	sums, upErr := sealAndPut(ctx, store, m.Object, &countingReader{r: stdout, n: &done}, pipeline.Options{
+		Recipients: recipients, Level: b.Level, Concurrency: b.Concurrency,
+	})
+	stopBeat()
+	waitErr := cmd.Wait()
+	if waitErr != nil {
+		return schemas.BackupDatabaseResult{}, fmt.Errorf("pg_basebackup of %s: %w: %s", node.Name, waitErr, lastLines(stderr.Bytes(), 5))
+	}
+	if upErr != nil {
+		return schemas.BackupDatabaseResult{}, fmt.Errorf("upload %s to %s: %w", m.Object, store, upErr)
+	}
+	if err := parseBaseBackupLog(stderr.Bytes(), &m); err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	if err := verifyStored(ctx, store, m.Object, sums); err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	m.PlainSize, m.StoredSize = sums.PlainSize, sums.StoredSize
+	m.PlainSHA256, m.StoredSHA256 = sums.PlainSHA256, sums.StoredSHA256
+	m.EndTime = time.Now().UTC()
+	b.logger().Info("base backup stored", zap.String("backup_id", in.ID), zap.String("source", node.Name),
+		zap.Int64("plain_bytes", m.PlainSize), zap.Int64("stored_bytes", m.StoredSize),
+		zap.Duration("took", m.EndTime.Sub(m.StartTime)))
+	return schemas.BackupDatabaseResult{Manifest: m}, nil
+}
+
+// WriteManifest stores a backup's manifest after checking that the data it
+// describes is in the store with the size it claims.
+func (b *Backup) WriteManifest(ctx context.Context, in schemas.WriteManifestInput) (schemas.WriteManifestResult, error) {
+	m := in.Manifest
+	if m.Cluster != b.Topology.Cluster {
+		return schemas.WriteManifestResult{}, unknownCluster(m.Cluster, b.Topology.Cluster)
+	}
+	if m.ID == "" || m.Object == "" {
+		return schemas.WriteManifestResult{}, invalidInput("manifest", "id and object are required")
+	}
+	store, err := b.Clients.Store(ctx)
+	if err != nil {
+		return schemas.WriteManifestResult{}, err
+	}
+	info, err := store.Stat(ctx, m.Object)
+	if err != nil {
+		return schemas.WriteManifestResult{}, fmt.Errorf("check data of backup %s: %w", m.ID, err)
+	}
+	if info.Size != m.StoredSize {
+		return schemas.WriteManifestResult{}, corrupt(fmt.Sprintf("backup %s: %s holds %d bytes, the upload wrote %d", m.ID, m.Object, info.Size, m.StoredSize))
+	}
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return schemas.WriteManifestResult{}, err
+	}
+	key := schemas.ManifestKey(m.Cluster, m.ID)
+	if err := store.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
+		return schemas.WriteManifestResult{}, fmt.Errorf("write manifest %s to %s: %w", key, store, err)
+	}
+	return schemas.WriteManifestResult{Key: key}, nil
+}
+
+// DeleteBackup removes every object of a backup; removing nothing is fine.
+func (b *Backup) DeleteBackup(ctx context.Context, in schemas.DeleteBackupInput) (schemas.DeleteBackupResult, error) {
+	if in.Cluster != b.Topology.Cluster {
+		return schemas.DeleteBackupResult{}, unknownCluster(in.Cluster, b.Topology.Cluster)
+	}
+	if in.ID == "" {
+		return schemas.DeleteBackupResult{}, invalidInput("id", "required")
+	}
+	store, err := b.Clients.Store(ctx)
+	if err != nil {
+		return schemas.DeleteBackupResult{}, err
+	}
+	objs, err := store.List(ctx, schemas.BackupsPrefix(in.Cluster)+in.ID+"/")
+	if err != nil {
+		return schemas.DeleteBackupResult{}, fmt.Errorf("list backup %s: %w", in.ID, err)
+	}
+	var res schemas.DeleteBackupResult
+	// The manifest goes first, so a half-deleted backup never looks whole.
+	manifest := schemas.ManifestKey(in.Cluster, in.ID)
+	if err := store.Delete(ctx, manifest); err != nil {
+		return res, fmt.Errorf("delete %s: %w", manifest, err)
+	}
+	for _, o := range objs {
+		if o.Key == manifest {
+			res.Deleted = append(res.Deleted, o.Key)
+			continue
+		}
+		if err := store.Delete(ctx, o.Key); err != nil {
+			return res, fmt.Errorf("delete %s: %w", o.Key, err)
+		}
+		res.Deleted = append(res.Deleted, o.Key)
+	}
+	return res, nil
+}
+
+func (b *Backup) postgresNode(name string) (schemas.PostgresNode, bool) {
+	for _, r := range b.Topology.Regions {
+		for _, n := range r.Postgres {
+			if n.Name == name {
+				return n, true
+			}
+		}
+	}
+	return schemas.PostgresNode{}, false
+}
+
+func (b *Backup) level() int {
+	if b.Level == 0 {
+		return pipeline.DefaultLevel
+	}
+	return b.Level
+}
+
+func (b *Backup) logger() *zap.Logger {
+	if b.Logger == nil {
+		return zap.NewNop()
+	}
+	return b.Logger
+}
+
+// databaseFacts reads the server version and the size of all databases,
+// the estimate progress is reported against.
+func (b *Backup) databaseFacts(ctx context.Context, node schemas.PostgresNode) (version string, size int64, err error) {
+	pool, err := b.Clients.Postgres(ctx, node)
+	if err != nil {
+		return "", 0, err
+	}
+	err = pool.QueryRow(ctx, `SELECT current_setting('server_version'), (SELECT sum(pg_database_size(oid))::bigint FROM pg_database)`).
+		Scan(&version, &size)
+	if err != nil {
+		return "", 0, fmt.Errorf("query %s: %w", node.Name, err)
+	}
+	return version, size, nil
+}
+
+// baseBackupCommand prepares pg_basebackup writing one tar stream to stdout.
+// -X fetch puts the WAL written during the copy into that stream, so the
+// backup restores to a consistent state on its own.
+func (b *Backup) baseBackupCommand(ctx context.Context, node schemas.PostgresNode) (*exec.Cmd, *bytes.Buffer, error) {
+	dir := b.PGBinDir
+	if dir == "" {
+		dir = DefaultPGBinDir
+	}
+	pw, err := b.Clients.Secrets.Value(node.Password)
+	if err != nil {
+		return nil, nil, fmt.Errorf("password of %s: %w", node.Name, err)
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(dir, "pg_basebackup"),
+		"--dbname", node.DSN, "--pgdata", "-", "--format", "tar", "--wal-method", "fetch",
+		"--checkpoint", "fast", "--verbose", "--no-manifest")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+pw, "PGAPPNAME=lifeboat-backup")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 10 * time.Second
+	return cmd, &stderr, nil
+}
+
+// heartbeat reports progress until the returned function is called.
+func (b *Backup) heartbeat(ctx context.Context, object string, done *atomic.Int64, estimate int64) (stop func()) {
+	every := b.HeartbeatEvery
+	if every == 0 {
+		every = 5 * time.Second
+	}
+	start := time.Now()
+	report := func() {
+		n := done.Load()
+		activity.RecordHeartbeat(ctx, schemas.BackupProgress{
+			Object: object, BytesDone: n, EstimatedTotal: estimate,
+			MBPerSecond: float64(n) / 1e6 / max(time.Since(start).Seconds(), 0.001),
+		})
+	}
+	stopCh := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report()
+			case <-stopCh:
+				report()
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { close(stopCh); <-finished }
+}
+
+// sealAndPut streams src through the pipeline into one object.
+func sealAndPut(ctx context.Context, store objstore.Store, key string, src io.Reader, opts pipeline.Options) (pipeline.Sums, error) {
+	pr, pw := io.Pipe()
+	sumsCh := make(chan pipeline.Sums, 1)
+	go func() {
+		sums, err := pipeline.SealFrom(pw, src, opts)
+		sumsCh <- sums
+		pw.CloseWithError(err) // nil closes with EOF
+	}()
+	err := store.Put(ctx, key, pr, -1)
+	pr.CloseWithError(errors.New("upload ended")) // unblocks the sealer if Put stopped early
+	sums := <-sumsCh
+	return sums, err
+}
+
+// verifyStored reads the object back and checks it is byte for byte what
+// the pipeline produced: nothing is reported done before it is verified.
+func verifyStored(ctx context.Context, store objstore.Store, key string, want pipeline.Sums) error {
+	r, err := store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if n != want.StoredSize || got != want.StoredSHA256 {
+		return corrupt(fmt.Sprintf("%s in %s reads back as %d bytes with sha256 %s; the upload wrote %d bytes with sha256 %s",
+			key, store, n, got, want.StoredSize, want.StoredSHA256))
+	}
+	return nil
+}
+
+var (
+	startPoint = regexp.MustCompile(`write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+)`)
+	endPoint   = regexp.MustCompile(`write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)`)
+)
+
+// parseBaseBackupLog takes the start and stop LSN and the timeline from
+// pg_basebackup's verbose output.
+func parseBaseBackupLog(log []byte, m *schemas.Manifest) error {
+	s := startPoint.FindSubmatch(log)
+	e := endPoint.FindSubmatch(log)
+	if s == nil || e == nil {
+		return fmt.Errorf("pg_basebackup did not report its WAL range: %s", lastLines(log, 5))
+	}
+	m.StartLSN, m.StopLSN = string(s[1]), string(e[1])
+	tli, err := strconv.ParseInt(string(s[2]), 10, 64)
+	if err != nil {
+		return fmt.Errorf("timeline %q: %w", s[2], err)
+	}
+	m.Timeline = tli
+	return nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
+}
+
+// countingReader counts the bytes read through it, for progress reports.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,80 @@
+package devstack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WAL archiving runs `lifeboat wal-push` as PostgreSQL's archive_command, as
+// the PostgreSQL user. That user may not enter the checkout (CI clones under
+// a directory only root can open), so what the command needs — the binary,
+// the topology and the age identity for wal-fetch — is copied into the
+// shared directory at every Up.
+
+// ArchiveTimeout bounds the age of the newest archived WAL, and so the RPO
+// of a restore from the archive.
+const ArchiveTimeout = "60s"
+
+func (s *Stack) sharedBin() string      { return filepath.Join(s.cfg.SharedDir, "bin", "lifeboat") }
+func (s *Stack) sharedTopology() string { return filepath.Join(s.cfg.SharedDir, "topology.yaml") }
+func (s *Stack) sharedIdentity() string {
+	return filepath.Join(s.cfg.SharedDir, "secrets", secretAgeIdentity)
+}
+
+// prepareArchiving copies the CLI, the topology and the identity where the
+// PostgreSQL user can read them.
+func (s *Stack) prepareArchiving(u pgUser) error {
+	src := filepath.Join(s.cfg.BinDir, "lifeboat")
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("WAL archiving needs %s: build it with `make build`", src)
+	}
+	copies := []struct {
+		from, to string
+		mode     os.FileMode
+	}{
+		{src, s.sharedBin(), 0o700},
+		{s.TopologyPath(), s.sharedTopology(), 0o600},
+		{s.secretPath(secretAgeIdentity), s.sharedIdentity(), 0o600},
+	}
+	for _, c := range copies {
+		if err := os.MkdirAll(filepath.Dir(c.to), 0o700); err != nil {
+			return err
+		}
+		if err := chownTo(filepath.Dir(c.to), u); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(c.from)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(c.to, b, c.mode); err != nil {
+			return fmt.Errorf("copy %s: %w", c.from, err)
+		}
+		if err := chownTo(c.to, u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// archiveArgs are the postgres command-line settings that turn archiving on.
+// They are given at every start rather than written into postgresql.conf,
+// so a data directory made by an older stack archives too.
+func (s *Stack) archiveArgs() []string {
+	cmd := strings.Join([]string{s.sharedBin(), "wal-push", "--topology", s.sharedTopology(), "%p"}, " ")
+	return []string{
+		"-c", "archive_mode=on",
+		"-c", "archive_command=" + cmd,
+		"-c", "archive_timeout=" + ArchiveTimeout,
+	}
+}
+
+// archiveEnv is what archive_command needs from the postmaster's environment.
+func (s *Stack) archiveEnv() []string {
+	return []string{
+		EnvS3AccessKey + "=" + s.readSecret(secretS3AccessKey),
+		EnvS3SecretKey + "=" + s.readSecret(secretS3SecretKey),
+	}
+}

@@ -1,0 +1,174 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// backupHeartbeat is how long an upload may go silent before Temporal
+// declares its worker dead and retries it elsewhere.
+const backupHeartbeat = 30 * time.Second
+
+// Backup takes one backup of a cluster into its object store and writes the
+// manifest last: until the manifest exists the backup does not. A backup that
+// fails after uploading data removes what it uploaded.
+func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult, error) {
+	if in.Cluster == "" {
+		return schemas.BackupResult{}, invalidInput("cluster", "required")
+	}
+	if !slices.Contains(schemas.BackupKinds, in.Kind) {
+		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("%q: want one of %v", in.Kind, schemas.BackupKinds))
+	}
+	if in.Kind != schemas.BackupDatabase {
+		// Said plainly rather than pretended: files and config backups are
+		// the next part of this workflow to be built.
+		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("%q backups are not built yet; only %q is", in.Kind, schemas.BackupDatabase))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("backup-"+in.Kind)); err != nil {
+		return schemas.BackupResult{}, fmt.Errorf("set search attributes: %w", err)
+	}
+	start := workflow.Now(ctx)
+	topo, err := describeCluster(ctx, in.Cluster)
+	if err != nil {
+		return schemas.BackupResult{}, err
+	}
+
+	health := Summarize(topo, probeCluster(ctx, topo))
+	source, err := ChooseBackupSource(topo, health, in.Source)
+	if err != nil {
+		return schemas.BackupResult{}, err
+	}
+	id := schemas.NewBackupID(start, in.Kind)
+	logger := workflow.GetLogger(ctx)
+	logger.Info("backup starting", "backup_id", id, "source", source.Name, "region", source.Region)
+
+	var b *activities.Backup
+	// Compensation first: whatever the upload leaves behind is removed if
+	// the backup does not finish. It runs in a disconnected context so a
+	// cancelled workflow still cleans up.
+	succeeded := false
+	defer func() {
+		if succeeded {
+			return
+		}
+		dctx, cancel := workflow.NewDisconnectedContext(ctx)
+		defer cancel()
+		dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))
+		if err := workflow.ExecuteActivity(dctx, b.DeleteBackup, schemas.DeleteBackupInput{Cluster: in.Cluster, ID: id}).Get(dctx, nil); err != nil {
+			logger.Error("could not remove the objects of a failed backup", "backup_id", id, "error", err)
+		}
+	}()
+
+	uctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              schemas.RegionTaskQueue(source.Region),
+		ScheduleToStartTimeout: 5 * time.Minute,
+		StartToCloseTimeout:    12 * time.Hour,
+		HeartbeatTimeout:       backupHeartbeat,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+	var data schemas.BackupDatabaseResult
+	err = workflow.ExecuteActivity(uctx, b.BackupDatabase, schemas.BackupDatabaseInput{
+		Cluster: in.Cluster, ID: id, Source: source.Name,
+	}).Get(ctx, &data)
+	if err != nil {
+		return schemas.BackupResult{}, wrap(err, "stream base backup of "+source.Name)
+	}
+
+	mctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+	if err := workflow.ExecuteActivity(mctx, b.WriteManifest, schemas.WriteManifestInput{Manifest: data.Manifest}).Get(ctx, nil); err != nil {
+		return schemas.BackupResult{}, wrap(err, "write manifest")
+	}
+	succeeded = true
+	logger.Info("backup done", "backup_id", id, "stored_bytes", data.Manifest.StoredSize)
+	return schemas.BackupResult{Manifest: data.Manifest, Seconds: workflow.Now(ctx).Sub(start).Seconds()}, nil
+}
+
+// nonRetryable are the error types no retry can fix.
+var nonRetryable = []string{
+	schemas.ErrInvalidInput, schemas.ErrUnknownCluster,
+}
+
+// shortActivity is the options of a quick activity against the store.
+func shortActivity(queue string) workflow.ActivityOptions {
+	return workflow.ActivityOptions{
+		TaskQueue:           queue,
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        2 * time.Second,
+			MaximumAttempts:        5,
+			NonRetryableErrorTypes: nonRetryable,
+		},
+	}
+}
+
+// ChooseBackupSource picks the node to copy. A replica spares the primary
+// the read load; the synchronous one holds every acknowledged commit, so it
+// comes first, then the least lagging. Only when no replica is healthy is
+// the primary used. A named source must exist and be healthy.
+func ChooseBackupSource(topo schemas.Topology, health schemas.CheckClusterResult, requested string) (schemas.NodeHealth, error) {
+	var pg []schemas.NodeHealth
+	for _, n := range health.Nodes {
+		if n.Kind == schemas.KindPostgres {
+			pg = append(pg, n)
+		}
+	}
+	if requested != "" {
+		for _, n := range pg {
+			if n.Name != requested {
+				continue
+			}
+			if !n.Healthy {
+				return n, temporal.NewNonRetryableApplicationError(
+					fmt.Sprintf("source %s is not healthy: %s", n.Name, n.Error), schemas.ErrInvalidInput, nil)
+			}
+			return n, nil
+		}
+		return schemas.NodeHealth{}, invalidInput("source", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", requested, topo.Cluster))
+	}
+	var replicas []schemas.NodeHealth
+	for _, n := range pg {
+		if n.Healthy && n.Role == schemas.RoleReplica {
+			replicas = append(replicas, n)
+		}
+	}
+	sort.SliceStable(replicas, func(i, j int) bool {
+		a, b := replicas[i], replicas[j]
+		if a.Synchronous != b.Synchronous {
+			return a.Synchronous
+		}
+		if la, lb := lagOf(a), lagOf(b); la != lb {
+			return la < lb
+		}
+		return a.Name < b.Name
+	})
+	if len(replicas) > 0 {
+		return replicas[0], nil
+	}
+	for _, n := range pg {
+		if n.Healthy && n.Role == schemas.RolePrimary {
+			return n, nil
+		}
+	}
+	return schemas.NodeHealth{}, temporal.NewNonRetryableApplicationError(
+		"no healthy PostgreSQL node to back up: "+fmt.Sprint(health.Problems), "NoBackupSource", nil)
+}
+
+func lagOf(n schemas.NodeHealth) int64 {
+	if n.LagBytes == nil {
+		return 1 << 62
+	}
+	return *n.LagBytes
+}
