@@ -2,6 +2,7 @@ package activities
 
 import (
 	"fmt"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -30,4 +31,17 @@ func unknownCluster(name, served string) error {
 // mismatch. Retrying would read the same wrong bytes.
 func corrupt(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, schemas.ErrCorrupt, nil)
+}
+
+// noSuchBackup reports a backup with no manifest, naming the newest ones
+// that do exist so the operator can pick one.
+func noSuchBackup(cluster, what string, ids []string) error {
+	newest := ids[max(len(ids)-5, 0):]
+	list := "none"
+	if len(newest) > 0 {
+		list = strings.Join(newest, ", ")
+	}
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("no such backup: %s of cluster %s has no manifest; the newest backups are: %s", what, cluster, list),
+		schemas.ErrNoSuchBackup, nil)
 }

@@ -1,5 +1,7 @@
 package schemas
 
+import "time"
+
 // Task queues. Workflows run on the global queue; activities that touch a
 // region's hosts run on that region's queue.
 const (
@@ -15,6 +17,8 @@ func RegionTaskQueue(region string) string { return RegionTaskQueuePrefix + regi
 const (
 	CheckClusterWorkflow = "CheckCluster"
 	BackupWorkflow       = "Backup"
+	RetentionWorkflow    = "Retention"
+	RestoreWorkflow      = "Restore"
 )
 
 // Search attributes the workflows set, all of type Keyword.
@@ -35,4 +39,25 @@ const (
 	ErrUnknownCluster = "UnknownCluster"
 	// ErrCorrupt marks stored data whose size or checksum is wrong.
 	ErrCorrupt = "Corrupt"
+	// ErrWrongKey marks a backup none of the given age identities can open.
+	ErrWrongKey = "WrongKey"
+	// ErrNoSuchBackup marks a backup ID with no manifest in the store.
+	ErrNoSuchBackup = "NoSuchBackup"
+	// ErrTargetNotEmpty marks a restore into a directory that holds files.
+	ErrTargetNotEmpty = "TargetNotEmpty"
 )
+
+// Default intervals of the backup schedules `lifeboat schedules apply` keeps.
+const (
+	DatabaseBackupEvery = 4 * time.Hour
+	FilesBackupEvery    = 24 * time.Hour
+	ConfigBackupEvery   = 24 * time.Hour
+)
+
+// BackupSchedulePrefix is the prefix of every backup schedule of a cluster:
+// `lifeboat schedules apply` owns the schedules under it and no others.
+func BackupSchedulePrefix(cluster string) string { return "backup/" + cluster + "/" }
+
+// BackupScheduleID names the schedule that backs up kind of cluster. The
+// workflows it starts are named after it, with the scheduled time appended.
+func BackupScheduleID(cluster, kind string) string { return BackupSchedulePrefix(cluster) + kind }

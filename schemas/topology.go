@@ -96,6 +96,9 @@ type Backup struct {
 	Identity *Secret `json:"identity,omitempty"`
 	// DRRegion is the region drills and DR restores run in.
 	DRRegion string `json:"dr_region,omitempty"`
+	// Retention is how many backups are kept; absent means 7 daily, 4
+	// weekly and 12 monthly.
+	Retention *Retention `json:"retention,omitempty"`
 }
 
 // Store kinds.

@@ -25,6 +25,14 @@ usage:
   lifeboat wal-push PATH              archive one WAL file (PostgreSQL's archive_command, %p)
   lifeboat wal-fetch NAME DEST        restore one WAL file (restore_command, %f %p)
       both read --topology FILE (LIFEBOAT_TOPOLOGY) and the secrets it names
+  lifeboat retention CLUSTER [--dry-run] [--json]  remove backups and WAL the retention policy lets go
+  lifeboat backup CLUSTER [--kind database|files|config] [--source NODE] [--wait] [--json]
+                                      start a backup; --wait follows it and prints its manifest
+  lifeboat schedules apply CLUSTER [--database-every 4h] [--files-every 24h] [--config-every 24h] [--prune]
+                                      create or update the cluster's backup schedules
+  lifeboat schedules list [CLUSTER]   print schedules: interval, next runs, last run, paused
+  lifeboat restore CLUSTER --target-dir DIR --port N [--backup ID|latest] [--until RFC3339] [--region R] [--json]
+                                      restore a database backup (PITR with --until) as a running server
 
 Temporal connection flags (every command that talks to Temporal):
   --temporal-address HOST:PORT (LIFEBOAT_TEMPORAL_ADDRESS, default 127.0.0.1:17233)
@@ -69,6 +77,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return walPush(args[1:], stderr)
 	case "wal-fetch":
 		return walFetch(args[1:], stderr)
+	case "retention":
+		return retention(args[1:], stdout)
+	case "backup":
+		return backup(args[1:], stdout, stderr)
+	case "schedules":
+		return schedules(args[1:], stdout)
+	case "restore":
+		return restore(args[1:], stdout)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -37,18 +38,20 @@ import (
 var version = "dev"
 
 type config struct {
-	topology  string
-	region    string
-	listen    string
-	logFormat string
-	logLevel  string
-	temporal  tclient.Options
+	topology    string
+	lifeboatBin string
+	region      string
+	listen      string
+	logFormat   string
+	logLevel    string
+	temporal    tclient.Options
 }
 
 func main() {
 	var cfg config
 	fs := flag.NewFlagSet("lifeboat-worker", flag.ExitOnError)
 	fs.StringVar(&cfg.topology, "topology", tclient.Env("LIFEBOAT_TOPOLOGY", ""), "topology file (LIFEBOAT_TOPOLOGY)")
+	fs.StringVar(&cfg.lifeboatBin, "lifeboat-bin", tclient.Env("LIFEBOAT_BIN", defaultLifeboatBin()), "the lifeboat CLI, runnable by the postgres user, for restore_command (LIFEBOAT_BIN)")
 	fs.StringVar(&cfg.region, "region", tclient.Env("LIFEBOAT_REGION", ""), "region this worker runs in (LIFEBOAT_REGION)")
 	fs.StringVar(&cfg.listen, "listen", tclient.Env("LIFEBOAT_LISTEN", "127.0.0.1:9464"), "address of /metrics and /healthz (LIFEBOAT_LISTEN)")
 	fs.StringVar(&cfg.logFormat, "log-format", tclient.Env("LIFEBOAT_LOG_FORMAT", "json"), "json or console (LIFEBOAT_LOG_FORMAT)")
@@ -71,6 +74,10 @@ func run(cfg config) error {
 
 	if cfg.topology == "" || cfg.region == "" {
 		return errors.New("--topology and --region are required")
+	}
+	// Absolute, since restored servers are told where it is.
+	if cfg.topology, err = filepath.Abs(cfg.topology); err != nil {
+		return err
 	}
 	topo, err := schemas.LoadTopology(cfg.topology)
 	if err != nil {
@@ -106,17 +113,24 @@ func run(cfg config) error {
 	probe := &activities.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
 
 	backup := &activities.Backup{Topology: topo, Clients: clients, Logger: logger}
+	restore := &activities.Restore{Topology: topo, Clients: clients, Logger: logger,
+		LifeboatBin: cfg.lifeboatBin, TopologyPath: cfg.topology}
 
-	opts := worker.Options{WorkerStopTimeout: 30 * time.Second}
+	// Heartbeats reach the server every 5 s at most, so the Web UI and
+	// `lifeboat backup --wait` show progress that moves.
+	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second}
 	global := worker.New(c, schemas.GlobalTaskQueue, opts)
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
 	global.RegisterActivity(backup)
+	global.RegisterActivity(&activities.Retention{Topology: topo, Clients: clients, Logger: logger})
+	global.RegisterActivity(restore)
 	// A region's queue gets what must run beside its nodes: probes, and
 	// backups streamed from a node of the region.
 	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), opts)
 	regional.RegisterActivity(probe)
 	regional.RegisterActivity(backup)
+	regional.RegisterActivity(restore)
 
 	var ready atomic.Bool
 	srv, err := serve(cfg.listen, reg, &ready)
@@ -141,6 +155,15 @@ func run(cfg config) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// defaultLifeboatBin is the lifeboat CLI installed beside this binary.
+func defaultLifeboatBin() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "lifeboat"
+	}
+	return filepath.Join(filepath.Dir(exe), "lifeboat")
 }
 
 // serve exposes /metrics and /healthz; healthz is 200 only while the workers poll.

@@ -16,4 +16,6 @@ type Registry interface {
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(CheckCluster, workflow.RegisterOptions{Name: schemas.CheckClusterWorkflow})
 	r.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: schemas.BackupWorkflow})
+	r.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
+	r.RegisterWorkflowWithOptions(Restore, workflow.RegisterOptions{Name: schemas.RestoreWorkflow})
 }

@@ -1,6 +1,10 @@
 package pipeline
 
-import "github.com/klauspost/compress/zstd"
+import (
+	"runtime"
+
+	"github.com/klauspost/compress/zstd"
+)
 
 // The memory a stream holds, whatever its length, in bytes of live heap.
 // These are the bounds the package doc states; memory_test.go holds the
@@ -12,7 +16,10 @@ import "github.com/klauspost/compress/zstd"
 //   - in sections (Concurrency n ≥ 3) there are n+1 encoders, and sections
 //     of J = 4 windows: n+3 input buffers (n queued, one being written out,
 //     one being handed over, one filling), n+2 output buffers of up to
-//     1.25·J (append's growth), and n more being regrown;
+//     1.25·J (append's growth), and n more being regrown; zstd recycles
+//     both kinds through sync.Pools, whose per-P private slots (current
+//     and victim) another P cannot take from, so up to 2·GOMAXPROCS more
+//     of each can sit idle while new ones are made (seen in heap profiles);
 //   - the decoder keeps one window and a block.
 const (
 	blockBuffers = 2 << 20 // blocks, age chunks, bufio and hashes, on either side
@@ -41,7 +48,8 @@ func sealMemory(level, n int) int64 {
 		return encoder + blockBuffers
 	}
 	section := 4 * w
-	sections := int64(4*(n+3)+5*(n+2)+4*n) * section / 4 // (n+3) + 1.25·(n+2) + n
+	idle := 2 * runtime.GOMAXPROCS(0)
+	sections := int64(4*(n+3+idle)+5*(n+2+idle)+4*n) * section / 4 // (n+3+idle) + 1.25·(n+2+idle) + n
 	return int64(n+1)*encoder + sections + blockBuffers
 }
 

@@ -1,10 +1,13 @@
 package devstack
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // WAL archiving runs `lifeboat wal-push` as PostgreSQL's archive_command, as
@@ -77,4 +80,29 @@ func (s *Stack) archiveEnv() []string {
 		EnvS3AccessKey + "=" + s.readSecret(secretS3AccessKey),
 		EnvS3SecretKey + "=" + s.readSecret(secretS3SecretKey),
 	}
+}
+
+// RestoreDir is where restores and drills of the local stack put their data
+// directories: inside the shared directory, so the PostgreSQL user can
+// reach them. Down stops every server running from it.
+func (s *Stack) RestoreDir() string { return filepath.Join(s.cfg.SharedDir, "restores") }
+
+// stopRestored stops the servers that restores started under RestoreDir:
+// the stack did not start them, but `down` leaves nothing of it running.
+func (s *Stack) stopRestored(ctx context.Context) error {
+	pidFiles, _ := filepath.Glob(filepath.Join(s.RestoreDir(), "*", "postmaster.pid"))
+	var errs []error
+	for _, f := range pidFiles {
+		pid := readPID(f)
+		if pid == 0 {
+			continue
+		}
+		exe := filepath.Join(PostgresBinDir, "postgres")
+		if err := stopProcess(ctx, pid, exe, syscall.SIGINT, stopTimeout); err != nil {
+			errs = append(errs, fmt.Errorf("stop restored server %s: %w", filepath.Dir(f), err))
+			continue
+		}
+		s.logf("%-12s stopped (pid %d)", "restored "+filepath.Base(filepath.Dir(f)), pid)
+	}
+	return errors.Join(errs...)
 }

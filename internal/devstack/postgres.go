@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/runnerhub/lifeboat/internal/pgos"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,25 +16,10 @@ import (
 )
 
 // pgUser is the OS user PostgreSQL runs as.
-type pgUser struct {
-	uid, gid int
-	cred     *syscall.Credential // nil when it is the current user
-}
+type pgUser = pgos.User
 
-// postgresUser returns the user PostgreSQL runs as: `postgres` when this
-// process is root (PostgreSQL refuses to run as root), else the current user.
-func postgresUser() (pgUser, error) {
-	if os.Geteuid() != 0 {
-		return pgUser{uid: os.Geteuid(), gid: os.Getegid()}, nil
-	}
-	u, err := user.Lookup(postgresOSUser)
-	if err != nil {
-		return pgUser{}, fmt.Errorf("running as root, PostgreSQL must run as the %q user, which does not exist: apt-get install -y postgresql-15 creates it", postgresOSUser)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	return pgUser{uid: uid, gid: gid, cred: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}, nil
-}
+// postgresUser returns the user PostgreSQL runs as.
+func postgresUser() (pgUser, error) { return pgos.PostgresUser() }
 
 // Paths inside the shared directory.
 func (s *Stack) pgDataDir(name string) string { return filepath.Join(s.cfg.SharedDir, "data", name) }
@@ -52,7 +36,7 @@ func (s *Stack) prepareShared(u pgUser) error {
 		return err
 	}
 	if err := reachable(filepath.Dir(shared), u); err != nil {
-		return fmt.Errorf("the PostgreSQL user (uid %d) cannot reach the shared directory %s: %w; set %s to a directory it can enter", u.uid, shared, err, EnvSharedDir)
+		return fmt.Errorf("the PostgreSQL user (uid %d) cannot reach the shared directory %s: %w; set %s to a directory it can enter", u.UID, shared, err, EnvSharedDir)
 	}
 	for _, d := range []string{"", "data", "run", "log", "tmp"} {
 		p := filepath.Join(shared, d)
@@ -63,11 +47,11 @@ func (s *Stack) prepareShared(u pgUser) error {
 		if err != nil {
 			return err
 		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != u.uid {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != u.UID {
 			if os.Geteuid() != 0 {
-				return fmt.Errorf("shared directory %s belongs to uid %d, not to you (uid %d): remove it or set %s", p, st.Uid, u.uid, EnvSharedDir)
+				return fmt.Errorf("shared directory %s belongs to uid %d, not to you (uid %d): remove it or set %s", p, st.Uid, u.UID, EnvSharedDir)
 			}
-			if err := os.Chown(p, u.uid, u.gid); err != nil {
+			if err := os.Chown(p, u.UID, u.GID); err != nil {
 				return err
 			}
 		}
@@ -102,7 +86,7 @@ func symlink(target, link string) error {
 
 // reachable checks that user u may traverse every directory from / to dir.
 func reachable(dir string, u pgUser) error {
-	if u.uid == 0 {
+	if u.UID == 0 {
 		return nil
 	}
 	for p := dir; ; p = filepath.Dir(p) {
@@ -117,9 +101,9 @@ func reachable(dir string, u pgUser) error {
 		m := fi.Mode().Perm()
 		var can bool
 		switch {
-		case int(st.Uid) == u.uid:
+		case int(st.Uid) == u.UID:
 			can = m&0o100 != 0
-		case int(st.Gid) == u.gid:
+		case int(st.Gid) == u.GID:
 			can = m&0o010 != 0
 		default:
 			can = m&0o001 != 0
@@ -135,10 +119,10 @@ func reachable(dir string, u pgUser) error {
 
 // chownTo gives path to u when this process is root.
 func chownTo(path string, u pgUser) error {
-	if u.cred == nil {
+	if u.Cred == nil {
 		return nil
 	}
-	return os.Chown(path, u.uid, u.gid)
+	return os.Chown(path, u.UID, u.GID)
 }
 
 // pgEnv is the environment of PostgreSQL programs: minimal, so no PG*
@@ -168,7 +152,7 @@ func (s *Stack) runPG(ctx context.Context, u pgUser, node string, env []string, 
 	cmd.Dir = s.cfg.SharedDir // the caller's directory may be closed to u
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: u.Cred}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s: %w; end of %s:\n%s", prog, err, logPath, indent(tail(logPath, 15)))
 	}
@@ -447,7 +431,7 @@ func (s *Stack) startPG(ctx context.Context, u pgUser, n pgNode, password string
 		env:   s.pgEnv(s.archiveEnv()...),
 		dir:   s.cfg.SharedDir,
 		log:   logPath,
-		cred:  u.cred,
+		cred:  u.Cred,
 		ports: []int{n.port},
 	})
 	if err != nil {

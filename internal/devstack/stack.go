@@ -153,6 +153,9 @@ func (s *Stack) Down(ctx context.Context) error {
 	defer unlock()
 
 	var errs []error
+	if err := s.stopRestored(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for wave := 0; wave <= 3; wave++ {
 		var wg sync.WaitGroup
 		var mu sync.Mutex

@@ -12,7 +12,10 @@ import (
 // workerArgs returns the command line of the worker of region w.
 func (s *Stack) workerArgs(w workerNode) []string {
 	return []string{
-		"--topology", s.TopologyPath(),
+		// The shared copy: the restored servers' restore_command, run as the
+		// PostgreSQL user, reads the same file the worker does.
+		"--topology", s.sharedTopology(),
+		"--lifeboat-bin", s.sharedBin(),
 		"--region", w.region,
 		"--temporal-address", TemporalAddress,
 		"--namespace", Namespace,

@@ -1,0 +1,150 @@
+package workflows
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+var backupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[a-z]+$`)
+
+// restoreNonRetryable are the restore errors no retry can fix.
+var restoreNonRetryable = append([]string{
+	schemas.ErrCorrupt, schemas.ErrWrongKey, schemas.ErrNoSuchBackup, schemas.ErrTargetNotEmpty, "RecoveryFailed",
+}, nonRetryable...)
+
+// Restore brings a database backup back as a running server in a region:
+// find the backup, unpack it (verified before it reaches the target),
+// replay archived WAL up to the point asked for, wait for recovery to end,
+// verify with queries, and report the achieved RTO and the point recovered.
+func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResult, error) {
+	until, err := validateRestore(in)
+	if err != nil {
+		return schemas.RestoreResult{}, err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("restore")); err != nil {
+		return schemas.RestoreResult{}, fmt.Errorf("set search attributes: %w", err)
+	}
+	start := workflow.Now(ctx)
+	steps := stepClock{ctx: ctx, last: start}
+
+	topo, err := describeCluster(ctx, in.Cluster)
+	if err != nil {
+		return schemas.RestoreResult{}, err
+	}
+	region := in.Region
+	if region == "" {
+		region = topo.Backup.DRRegion
+	}
+	if region == "" {
+		region = topo.Regions[0].Name
+	}
+	if _, ok := topo.Region(region); !ok {
+		return schemas.RestoreResult{}, invalidInput("region", fmt.Sprintf("%q is not a region of cluster %s (regions: %v)", region, in.Cluster, topo.RegionNames()))
+	}
+
+	var r *activities.Restore
+	var found schemas.FindBackupResult
+	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+	gctx = withNonRetryable(gctx, restoreNonRetryable)
+	if err := workflow.ExecuteActivity(gctx, r.FindBackup, schemas.FindBackupInput{
+		Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until,
+	}).Get(ctx, &found); err != nil {
+		return schemas.RestoreResult{}, wrap(err, "find backup")
+	}
+	m := found.Manifest
+	steps.mark("find backup")
+
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              schemas.RegionTaskQueue(region),
+		ScheduleToStartTimeout: 5 * time.Minute,
+		StartToCloseTimeout:    12 * time.Hour,
+		HeartbeatTimeout:       time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        5 * time.Second,
+			MaximumAttempts:        3,
+			NonRetryableErrorTypes: restoreNonRetryable,
+		},
+	})
+	if err := workflow.ExecuteActivity(rctx, r.RestoreBase, schemas.RestoreBaseInput{
+		Cluster: in.Cluster, Manifest: m, DataDir: in.DataDir,
+	}).Get(ctx, nil); err != nil {
+		return schemas.RestoreResult{}, wrap(err, "unpack backup "+m.ID)
+	}
+	steps.mark("download and unpack")
+
+	var started schemas.StartRestoredResult
+	if err := workflow.ExecuteActivity(rctx, r.StartRestored, schemas.StartRestoredInput{
+		Cluster: in.Cluster, DataDir: in.DataDir, Port: in.Port, Until: in.Until,
+	}).Get(ctx, &started); err != nil {
+		return schemas.RestoreResult{}, wrap(err, "recover")
+	}
+	steps.mark("replay WAL and promote")
+
+	vctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.RegionTaskQueue(region)))
+	if err := workflow.ExecuteActivity(vctx, r.VerifyRestored, schemas.VerifyRestoredInput{Port: in.Port}).Get(ctx, nil); err != nil {
+		return schemas.RestoreResult{}, wrap(err, "verify restored server")
+	}
+	steps.mark("verify")
+
+	return schemas.RestoreResult{
+		BackupID: m.ID, Region: region, DataDir: in.DataDir, Port: in.Port,
+		RecoveredLSN: started.RecoveredLSN, LastCommit: started.LastCommit,
+		Seconds: workflow.Now(ctx).Sub(start).Seconds(), Steps: steps.steps,
+	}, nil
+}
+
+// validateRestore checks every field before anything runs; the parsed
+// target time is returned for the backup search.
+func validateRestore(in schemas.RestoreInput) (*time.Time, error) {
+	switch {
+	case in.Cluster == "":
+		return nil, invalidInput("cluster", "required")
+	case in.Backup == "":
+		return nil, invalidInput("backup", `required: a backup ID or "latest"`)
+	case in.Backup != schemas.LatestBackup && !backupIDPattern.MatchString(in.Backup):
+		return nil, invalidInput("backup", fmt.Sprintf(`%q is neither "latest" nor a backup ID such as 20261129T052643Z-database`, in.Backup))
+	case in.DataDir == "" || !path.IsAbs(in.DataDir):
+		return nil, invalidInput("data_dir", "required, an absolute path on the region's worker host")
+	case in.Port < 1024 || in.Port > 65535:
+		return nil, invalidInput("port", fmt.Sprintf("%d is not a port from 1024 to 65535", in.Port))
+	}
+	if in.Until == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, in.Until)
+	if err != nil {
+		return nil, invalidInput("until", fmt.Sprintf("%q is not an RFC 3339 time such as 2026-11-29T05:30:00Z", in.Until))
+	}
+	return &t, nil
+}
+
+// stepClock records how long each step of a workflow took.
+type stepClock struct {
+	ctx   workflow.Context
+	last  time.Time
+	steps []schemas.Step
+}
+
+func (c *stepClock) mark(name string) {
+	now := workflow.Now(c.ctx)
+	c.steps = append(c.steps, schemas.Step{Name: name, Seconds: now.Sub(c.last).Seconds()})
+	c.last = now
+}
+
+// withNonRetryable replaces the non-retryable error types of ctx's activity options.
+func withNonRetryable(ctx workflow.Context, types []string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	policy := *opts.RetryPolicy
+	policy.NonRetryableErrorTypes = types
+	opts.RetryPolicy = &policy
+	return workflow.WithActivityOptions(ctx, opts)
+}
