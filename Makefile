@@ -54,7 +54,7 @@ lint: deps
 
 # fuzz runs every fuzz test of the parsers for FUZZTIME each.
 fuzz:
-	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN; do \
+	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN FuzzPlanRetention; do \
 	  echo "== $$f"; go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./schemas || exit 1; done
 
 clean: down

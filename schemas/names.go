@@ -61,3 +61,7 @@ func BackupSchedulePrefix(cluster string) string { return "backup/" + cluster + 
 // BackupScheduleID names the schedule that backs up kind of cluster. The
 // workflows it starts are named after it, with the scheduled time appended.
 func BackupScheduleID(cluster, kind string) string { return BackupSchedulePrefix(cluster) + kind }
+
+// RetentionWorkflowID is one ID per cluster, so two retention runs never
+// delete side by side.
+func RetentionWorkflowID(cluster string) string { return "retention/" + cluster }

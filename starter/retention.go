@@ -17,10 +17,6 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// retentionWorkflowID is one ID per cluster, so two runs never delete side
-// by side: a second start while one runs is refused.
-func retentionWorkflowID(cluster string) string { return "retention/" + cluster }
-
 // retention runs `lifeboat retention CLUSTER [--dry-run] [--json]`.
 func retention(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("retention", flag.ContinueOnError)
@@ -59,7 +55,7 @@ func runRetention(ctx context.Context, c client.Client, cluster string, dryRun b
 	if dryRun {
 		what = "retention dry run"
 	}
-	id := retentionWorkflowID(cluster)
+	id := schemas.RetentionWorkflowID(cluster)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                                       id,
 		TaskQueue:                                schemas.GlobalTaskQueue,

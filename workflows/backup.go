@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -93,6 +94,7 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	}
 	succeeded = true
 	logger.Info("backup done", "backup_id", id, "stored_bytes", data.Manifest.StoredSize)
+	startRetention(ctx, in.Cluster)
 	return schemas.BackupResult{Manifest: data.Manifest, Seconds: workflow.Now(ctx).Sub(start).Seconds()}, nil
 }
 
@@ -171,4 +173,20 @@ func lagOf(n schemas.NodeHealth) int64 {
 		return 1 << 62
 	}
 	return *n.LagBytes
+}
+
+// startRetention starts the cluster's retention as a child that outlives
+// this workflow. Its ID is one per cluster, so when a run is already going
+// this backup leaves it to that one.
+func startRetention(ctx workflow.Context, cluster string) {
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:         schemas.RetentionWorkflowID(cluster),
+		TaskQueue:          schemas.GlobalTaskQueue,
+		ParentClosePolicy:  enums.PARENT_CLOSE_POLICY_ABANDON,
+		WorkflowRunTimeout: time.Hour,
+	})
+	child := workflow.ExecuteChildWorkflow(cctx, schemas.RetentionWorkflow, schemas.RetentionInput{Cluster: cluster})
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Info("retention not started: one is running already, or it could not start", "error", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -17,6 +18,7 @@ import (
 func newBackupEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
 	env.RegisterWorkflow(Backup)
+	env.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
 	env.RegisterActivity(&activities.Backup{})
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: twoRegions()}, nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-a"}).Return(healthyRegionA(), nil)
@@ -40,9 +42,19 @@ func TestBackup_StreamsFromTheSyncReplicaAndWritesTheManifestLast(t *testing.T) 
 			return schemas.WriteManifestResult{Key: "k"}, nil
 		})
 
+	retained := false
+	env.OnWorkflow(schemas.RetentionWorkflow, mock.Anything, schemas.RetentionInput{Cluster: "dev"}).
+		Return(func(workflow.Context, schemas.RetentionInput) (schemas.RetentionResult, error) {
+			retained = true
+			return schemas.RetentionResult{}, nil
+		})
+
 	env.ExecuteWorkflow(Backup, schemas.BackupInput{Cluster: "dev", Kind: schemas.BackupDatabase})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
+	}
+	if !retained {
+		t.Error("retention did not run after the backup")
 	}
 	var got schemas.BackupResult
 	if err := env.GetWorkflowResult(&got); err != nil {
