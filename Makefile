@@ -4,9 +4,11 @@ SHELL := /bin/bash
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s
+SCALE ?= 50
+N ?= 3
 GO_TEST_FLAGS ?=
 
-.PHONY: all deps build dev demo down status test unit integration lint fuzz clean
+.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup
 
 all: build
 
@@ -25,11 +27,7 @@ dev: deps build
 	$(BIN)/lifeboat-dev up
 
 demo: dev
-	@echo
-	@echo "== lifeboat check dev"
-	@source .dev/env && $(BIN)/lifeboat check dev
-	@echo
-	@echo "Temporal Web UI: http://127.0.0.1:18233   (stop everything with: make down)"
+	@scripts/demo.sh
 
 down:
 	@if [ -x $(BIN)/lifeboat-dev ]; then $(BIN)/lifeboat-dev down; else go run ./cmd/lifeboat-dev down; fi
@@ -56,6 +54,16 @@ lint: deps
 fuzz:
 	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN FuzzPlanRetention; do \
 	  echo "== $$f"; go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./schemas || exit 1; done
+
+# bench-backup measures, on the running stack (`make dev`), Lifeboat's backup
+# and restore against `pg_basebackup | zstd | age` on a pgbench database of
+# scale SCALE (50: about 750 MB; 200: about 3 GB), N times each, and prints
+# the medians as name=value lines. DROP=1 drops the database afterwards.
+bench: bench-backup
+
+bench-backup: deps build
+	go build -o $(BIN)/lifeboat-bench ./cmd/lifeboat-bench
+	$(BIN)/lifeboat-bench -scale $(SCALE) -runs $(N) $(if $(DROP),-drop)
 
 clean: down
 	rm -rf .dev bin

@@ -3,8 +3,6 @@ package activities
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -301,17 +299,10 @@ func sealAndPut(ctx context.Context, store objstore.Store, key string, src io.Re
 // verifyStored reads the object back and checks it is byte for byte what
 // the pipeline produced: nothing is reported done before it is verified.
 func verifyStored(ctx context.Context, store objstore.Store, key string, want pipeline.Sums) error {
-	r, err := store.Get(ctx, key)
+	got, n, err := storedSum(ctx, store, key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return fmt.Errorf("read back %s: %w", key, err)
-	}
-	got := hex.EncodeToString(h.Sum(nil))
 	if n != want.StoredSize || got != want.StoredSHA256 {
 		return corrupt(fmt.Sprintf("%s in %s reads back as %d bytes with sha256 %s; the upload wrote %d bytes with sha256 %s",
 			key, store, n, got, want.StoredSize, want.StoredSHA256))

@@ -3,6 +3,8 @@ package activities
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -172,7 +174,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 		StoredSize: m.StoredSize, StoredSHA256: m.StoredSHA256, Recipients: m.Recipients,
 	})
 	if err != nil {
-		return schemas.RestoreBaseResult{}, r.sealError(m, err)
+		return schemas.RestoreBaseResult{}, r.sealError(ctx, store, m, err)
 	}
 	defer plain.Close()
 
@@ -183,12 +185,12 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	res, err := untar(&countingReader{r: plain, n: &read}, staging)
 	stop()
 	if err != nil {
-		return res, r.sealError(m, err)
+		return res, r.sealError(ctx, store, m, err)
 	}
 	// The tar ends before the stream does; reading to EOF makes the
 	// pipeline compare sizes and checksums with the manifest.
 	if _, err := io.Copy(io.Discard, plain); err != nil {
-		return res, r.sealError(m, err)
+		return res, r.sealError(ctx, store, m, err)
 	}
 	if err := pgUser.ChownTree(staging); err != nil {
 		return res, fmt.Errorf("give %s to the postgres user: %w", staging, err)
@@ -238,7 +240,7 @@ func (r *Restore) identities() ([]age.Identity, error) {
 
 // sealError turns the pipeline's typed errors into non-retryable errors
 // that say which backup is at fault.
-func (r *Restore) sealError(m schemas.Manifest, err error) error {
+func (r *Restore) sealError(ctx context.Context, store objstore.Store, m schemas.Manifest, err error) error {
 	var wrongKey *pipeline.WrongKeyError
 	var corruptErr *pipeline.CorruptError
 	var truncated *pipeline.TruncatedError
@@ -246,7 +248,16 @@ func (r *Restore) sealError(m schemas.Manifest, err error) error {
 	switch {
 	case errors.As(err, &wrongKey):
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", m.ID, err), schemas.ErrWrongKey, nil)
-	case errors.As(err, &corruptErr), errors.As(err, &truncated), errors.As(err, &plainSum):
+	case errors.As(err, &corruptErr):
+		// Reading stopped at the damage; the checksum of the whole stored
+		// object shows the operator it differs from what was uploaded.
+		actual := "unknown"
+		if sum, size, herr := storedSum(ctx, store, m.Object); herr == nil {
+			actual = fmt.Sprintf("%s over %d bytes", sum, size)
+		}
+		return corrupt(fmt.Sprintf("backup %s (%s): %v; stored SHA-256 expected %s over %d bytes, actual %s",
+			m.ID, m.Object, err, m.StoredSHA256, m.StoredSize, actual))
+	case errors.As(err, &truncated), errors.As(err, &plainSum):
 		return corrupt(fmt.Sprintf("backup %s (%s): %v", m.ID, m.Object, err))
 	}
 	return fmt.Errorf("restore backup %s: %w", m.ID, err)
@@ -557,4 +568,16 @@ func tailFile(path string, n int) string {
 		return "(no log: " + err.Error() + ")"
 	}
 	return lastLines(b, n)
+}
+
+// storedSum is the SHA-256 and size of a stored object, read whole.
+func storedSum(ctx context.Context, store objstore.Store, key string) (string, int64, error) {
+	rc, err := store.Get(ctx, key)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }

@@ -10,6 +10,7 @@ mkdir -p "$BIN"
 missing=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v age >/dev/null 2>&1 || missing+=(age) # the raw pipeline of make bench-backup
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: apt-get install ${missing[*]}"

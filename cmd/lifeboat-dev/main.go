@@ -22,7 +22,7 @@ func main() {
 }
 
 func usage(fs *flag.FlagSet) {
-	fmt.Fprintf(fs.Output(), "usage: lifeboat-dev up|down|status|env [flags]\n\nflags:\n")
+	fmt.Fprintf(fs.Output(), "usage: lifeboat-dev up|down|status|env|restore-dir|clean-restores [flags]\n\nflags:\n")
 	fs.PrintDefaults()
 }
 
@@ -89,6 +89,16 @@ func run(args []string) error {
 		for _, p := range ps {
 			fmt.Printf("%-16s pid %d\n", p.Name, p.PID)
 		}
+		return nil
+	case "restore-dir":
+		// Where restores of the local stack go; the PostgreSQL user can reach it.
+		fmt.Println(stack.RestoreDir())
+		return nil
+	case "clean-restores":
+		if err := stack.CleanRestores(ctx); err != nil {
+			return err
+		}
+		fmt.Println("restored servers stopped and removed")
 		return nil
 	case "env":
 		b, err := os.ReadFile(stack.EnvPath())

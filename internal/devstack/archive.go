@@ -106,3 +106,11 @@ func (s *Stack) stopRestored(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// CleanRestores stops the servers restores started and removes their data.
+func (s *Stack) CleanRestores(ctx context.Context) error {
+	if err := s.stopRestored(ctx); err != nil {
+		return err
+	}
+	return os.RemoveAll(s.RestoreDir())
+}

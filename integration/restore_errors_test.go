@@ -1,0 +1,148 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// damageBackup replaces a backup's data object with damage(data) and
+// restores the original when the test ends.
+func damageBackup(t *testing.T, m schemas.Manifest, damage func([]byte) []byte) {
+	t.Helper()
+	topo, err := schemas.LoadTopology(stack.TopologyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := storeOf(t, topo)
+	ctx := context.Background()
+	rc, err := store.Get(ctx, m.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := damage(bytes.Clone(orig))
+	if err := store.Put(ctx, m.Object, bytes.NewReader(bad), int64(len(bad))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Put(context.Background(), m.Object, bytes.NewReader(orig), int64(len(orig))) })
+}
+
+// restoreFails runs a restore of m that must fail with errType before the
+// target directory exists, and returns the error's text.
+func restoreFails(t *testing.T, m schemas.Manifest, errType string) string {
+	t.Helper()
+	dir := scratchDir(t, strings.ToLower(errType))
+	_, err := runWorkflow[schemas.RestoreInput, schemas.RestoreResult](t, schemas.RestoreWorkflow,
+		fmt.Sprintf("test-restore-%s/%d", errType, time.Now().UnixNano()),
+		schemas.RestoreInput{Cluster: "dev", Backup: m.ID, DataDir: dir, Port: 15520})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != errType {
+		t.Fatalf("err = %v, want a %s application error", err, errType)
+	}
+	if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
+		t.Errorf("the target %s was created although the backup is damaged", dir)
+	}
+	if _, statErr := os.Stat(dir + ".lifeboat-partial"); !os.IsNotExist(statErr) {
+		t.Errorf("the staging directory was left behind")
+	}
+	t.Logf("the operator reads: %v", err)
+	return err.Error()
+}
+
+func TestRestore_FlippedByteIsCaughtBeforeTheTarget(t *testing.T) {
+	m := backupNow(t)
+	damageBackup(t, m, func(b []byte) []byte { b[len(b)/2] ^= 0x01; return b })
+	msg := restoreFails(t, m, schemas.ErrCorrupt)
+	for _, want := range []string{m.Object, m.StoredSHA256} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not name %s:\n%s", want, msg)
+		}
+	}
+	if !regexp.MustCompile(`actual [0-9a-f]{64} over`).MatchString(msg) {
+		t.Errorf("error does not give the actual checksum of the stored object:\n%s", msg)
+	}
+}
+
+func TestRestore_TruncatedObjectIsCaughtBeforeTheTarget(t *testing.T) {
+	m := backupNow(t)
+	damageBackup(t, m, func(b []byte) []byte { return b[:len(b)*2/3] })
+	msg := restoreFails(t, m, schemas.ErrCorrupt)
+	if !strings.Contains(msg, m.Object) || !strings.Contains(msg, fmt.Sprint(m.StoredSize)) {
+		t.Errorf("error does not name the object and its expected size %d:\n%s", m.StoredSize, msg)
+	}
+}
+
+// TestRestore_WrongIdentityNamesTheRecipients runs the restore activity in
+// this process with an identity the backup was not made for.
+func TestRestore_WrongIdentityNamesTheRecipients(t *testing.T) {
+	m := backupNow(t)
+	topo, err := schemas.LoadTopology(stack.TopologyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "wrong-identity.txt")
+	if err := os.WriteFile(keyFile, []byte(other.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	topo.Backup.Identity = &schemas.Secret{File: keyFile}
+	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	dir := filepath.Join(t.TempDir(), "target")
+	_, err = r.RestoreBase(context.Background(), schemas.RestoreBaseInput{Cluster: "dev", Manifest: m, DataDir: dir})
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != schemas.ErrWrongKey || !appErr.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable WrongKey error", err)
+	}
+	if !strings.Contains(err.Error(), m.Recipients[0]) {
+		t.Errorf("error does not name the recipient %s the backup was made for:\n%v", m.Recipients[0], err)
+	}
+	if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
+		t.Errorf("the target was created")
+	}
+}
+
+// TestRestore_UnreachableStoreIsRetryableAndNamesTheEndpoint points the
+// activity at a port nothing listens on.
+func TestRestore_UnreachableStoreIsRetryableAndNamesTheEndpoint(t *testing.T) {
+	topo, err := schemas.LoadTopology(stack.TopologyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo.Backup.Store.Endpoint = "http://127.0.0.1:1"
+	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = r.FindBackup(ctx, schemas.FindBackupInput{Cluster: "dev", Backup: schemas.LatestBackup, Kind: schemas.BackupDatabase})
+	if err == nil {
+		t.Fatal("FindBackup succeeded against an unreachable store")
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		t.Errorf("err = %v: an unreachable store may come back, so the error must be retryable", err)
+	}
+	if !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Errorf("error does not name the endpoint: %v", err)
+	}
+}
