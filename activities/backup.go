@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
@@ -77,6 +78,12 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 		Recipients: b.Topology.Backup.Recipients, Compression: "zstd", CompressionLevel: b.level(),
 	}
 
+	release, err := b.holdWAL(ctx, node, in.ID)
+	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	defer release()
+
 	cmd, stderr, err := b.baseBackupCommand(ctx, node)
 	if err != nil {
 		return schemas.BackupDatabaseResult{}, err
@@ -137,6 +144,9 @@ func (b *Backup) WriteManifest(ctx context.Context, in schemas.WriteManifestInpu
 	}
 	if info.Size != m.StoredSize {
 		return schemas.WriteManifestResult{}, corrupt(fmt.Sprintf("backup %s: %s holds %d bytes, the upload wrote %d", m.ID, m.Object, info.Size, m.StoredSize))
+	}
+	if err := checkParts(ctx, store, m); err != nil {
+		return schemas.WriteManifestResult{}, err
 	}
 	body, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -222,6 +232,37 @@ func (b *Backup) databaseFacts(ctx context.Context, node schemas.PostgresNode) (
 		return "", 0, fmt.Errorf("query %s: %w", node.Name, err)
 	}
 	return version, size, nil
+}
+
+// holdWAL creates a temporary physical replication slot on the source for
+// the length of the backup. pg_basebackup -X fetch reads the WAL written
+// during the copy at its end; under write load a server, a standby above
+// all, recycles those segments first and the backup fails ("requested WAL
+// segment has already been removed"). The slot keeps them, and being
+// temporary it goes with its session, also when this worker dies.
+func (b *Backup) holdWAL(ctx context.Context, node schemas.PostgresNode, id string) (release func(), err error) {
+	pool, err := b.Clients.Postgres(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", node.Name, err)
+	}
+	slot := "lifeboat_" + strings.Map(func(r rune) rune {
+		if ('a' <= r && r <= 'z') || ('0' <= r && r <= '9') {
+			return r
+		}
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return '_'
+	}, id)
+	if _, err := conn.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true, true)`, slot); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("reserve WAL on %s with a temporary slot %s: %w", node.Name, slot, err)
+	}
+	return func() { conn.Close(context.WithoutCancel(ctx)) }, nil
 }
 
 // baseBackupCommand prepares pg_basebackup writing one tar stream to stdout.

@@ -25,6 +25,7 @@ type Clients struct {
 	redis     map[string]*redis.Client
 	sentinels map[string]*redis.SentinelClient
 	store     objstore.Store
+	replica   objstore.Store
 }
 
 // Close releases every client.
@@ -140,5 +141,24 @@ func (c *Clients) Store(ctx context.Context) (objstore.Store, error) {
 		return nil, err
 	}
 	c.store = s
+	return s, nil
+}
+
+// ReplicaStore returns the topology's replica store (backup.replica). A
+// topology that names none is a non-retryable InvalidInput error.
+func (c *Clients) ReplicaStore(ctx context.Context) (objstore.Store, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replica != nil {
+		return c.replica, nil
+	}
+	if c.Topology.Backup.Replica == nil {
+		return nil, invalidInput("backup.replica", fmt.Sprintf("cluster %s names no replica store", c.Topology.Cluster))
+	}
+	s, err := objstore.Open(ctx, *c.Topology.Backup.Replica, c.Secrets.Value)
+	if err != nil {
+		return nil, fmt.Errorf("open replica store: %w", err)
+	}
+	c.replica = s
 	return s, nil
 }

@@ -50,35 +50,105 @@ func (r *Restore) FindBackup(ctx context.Context, in schemas.FindBackupInput) (s
 	if in.Cluster != r.Topology.Cluster {
 		return schemas.FindBackupResult{}, unknownCluster(in.Cluster, r.Topology.Cluster)
 	}
-	store, err := r.Clients.Store(ctx)
-	if err != nil {
-		return schemas.FindBackupResult{}, err
-	}
+	var m schemas.Manifest
+	which, err := r.fromStores(ctx, in.Store, func(store objstore.Store) (err error) {
+		m, err = findBackup(ctx, store, in)
+		return err
+	})
+	return schemas.FindBackupResult{Manifest: m, Store: which}, err
+}
+
+// findBackup is FindBackup in one store.
+func findBackup(ctx context.Context, store objstore.Store, in schemas.FindBackupInput) (schemas.Manifest, error) {
 	ids, err := backupIDs(ctx, store, in.Cluster)
 	if err != nil {
-		return schemas.FindBackupResult{}, err
+		return schemas.Manifest{}, err
 	}
 	if in.Backup != schemas.LatestBackup {
 		if !slices.Contains(ids, in.Backup) {
-			return schemas.FindBackupResult{}, noSuchBackup(in.Cluster, in.Backup, ids)
+			return schemas.Manifest{}, noSuchBackup(in.Cluster, in.Backup, ids)
 		}
-		m, err := readManifest(ctx, store, in.Cluster, in.Backup)
-		return schemas.FindBackupResult{Manifest: m}, err
+		return readManifest(ctx, store, in.Cluster, in.Backup)
 	}
 	for _, id := range slices.Backward(ids) {
 		m, err := readManifest(ctx, store, in.Cluster, id)
 		if err != nil {
-			return schemas.FindBackupResult{}, err
+			return schemas.Manifest{}, err
 		}
 		if m.Kind == in.Kind && (in.Before == nil || !m.EndTime.After(*in.Before)) {
-			return schemas.FindBackupResult{Manifest: m}, nil
+			return m, nil
 		}
 	}
 	what := "latest " + in.Kind
 	if in.Before != nil {
 		what += " before " + in.Before.Format(time.RFC3339)
 	}
-	return schemas.FindBackupResult{}, noSuchBackup(in.Cluster, what, ids)
+	return schemas.Manifest{}, noSuchBackup(in.Cluster, what, ids)
+}
+
+// fromStores runs read against the store a restore chose (schemas.Store*)
+// and returns which one succeeded. In auto mode the primary store is read
+// first and the replica only when the primary cannot be reached or lacks
+// what was asked for: a backup the primary finds corrupt or cannot decrypt
+// is reported as it is, not hidden behind its copy.
+func (r *Restore) fromStores(ctx context.Context, choice string, read func(objstore.Store) error) (string, error) {
+	readOne := func(which string) error {
+		open := r.Clients.Store
+		if which == schemas.StoreReplica {
+			open = r.Clients.ReplicaStore
+		}
+		store, err := open(ctx)
+		if err != nil {
+			return err
+		}
+		return read(store)
+	}
+	switch choice {
+	case schemas.StorePrimary, schemas.StoreReplica:
+		return choice, readOne(choice)
+	case schemas.StoreAuto:
+	default:
+		return "", invalidInput("store", fmt.Sprintf("%q: want %q, %q or empty for either", choice, schemas.StorePrimary, schemas.StoreReplica))
+	}
+	perr := readOne(schemas.StorePrimary)
+	if perr == nil || r.Topology.Backup.Replica == nil || !primaryMayLack(perr) {
+		return schemas.StorePrimary, perr
+	}
+	rerr := readOne(schemas.StoreReplica)
+	switch {
+	case rerr == nil:
+		r.logger().Warn("read from the replica store: the primary failed", zap.Error(perr))
+		return schemas.StoreReplica, nil
+	case isType(perr, schemas.ErrNoSuchBackup) && isType(rerr, schemas.ErrNoSuchBackup):
+		return schemas.StorePrimary, perr
+	case isType(rerr, schemas.ErrNoSuchBackup) || primaryMayLack(rerr):
+		// One store may come back with the backup: retryable, naming both.
+		return "", fmt.Errorf("primary store: %v; replica store: %v", perr, rerr)
+	}
+	return schemas.StoreReplica, rerr
+}
+
+// primaryMayLack reports whether err is one the replica may not share: the
+// store could not be reached, or lacks the object or backup.
+func primaryMayLack(err error) bool {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type() == schemas.ErrNoSuchBackup
+	}
+	return true
+}
+
+// isType reports whether err is an application error of type typ.
+func isType(err error, typ string) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == typ
+}
+
+func (r *Restore) logger() *zap.Logger {
+	if r.Logger == nil {
+		return zap.NewNop()
+	}
+	return r.Logger
 }
 
 // backupIDs lists the IDs of the backups that have a manifest, oldest first.
@@ -141,7 +211,16 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	if err != nil {
 		return schemas.RestoreBaseResult{}, err
 	}
-	store, err := r.Clients.Store(ctx)
+	// The store is chosen by whether it holds the object; a failure past
+	// that point is this store's, and a retry chooses again.
+	var store objstore.Store
+	which, err := r.fromStores(ctx, in.Store, func(s objstore.Store) error {
+		if _, err := s.Stat(ctx, m.Object); err != nil {
+			return fmt.Errorf("find %s in %s: %w", m.Object, s, err)
+		}
+		store = s
+		return nil
+	})
 	if err != nil {
 		return schemas.RestoreBaseResult{}, err
 	}
@@ -205,6 +284,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	if err := pgUser.Chown(parent); err != nil {
 		return res, err
 	}
+	res.Store = which
 	return res, nil
 }
 
@@ -418,11 +498,18 @@ func (r *Restore) writeRecoveryConf(in schemas.StartRestoredInput, u pgos.User) 
 // restore_command needs to reach the store, and nothing of the caller's PG*.
 func (r *Restore) restoreEnv() ([]string, error) {
 	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
-	st := r.Topology.Backup.Store
-	for _, s := range []*schemas.Secret{st.AccessKey, st.SecretKey} {
-		if s == nil || s.Env == "" {
+	// wal-fetch reads from the replica when the primary fails, so it needs
+	// the credentials of both.
+	secrets := []*schemas.Secret{r.Topology.Backup.Store.AccessKey, r.Topology.Backup.Store.SecretKey}
+	if rs := r.Topology.Backup.Replica; rs != nil {
+		secrets = append(secrets, rs.AccessKey, rs.SecretKey)
+	}
+	seen := map[string]bool{}
+	for _, s := range secrets {
+		if s == nil || s.Env == "" || seen[s.Env] {
 			continue
 		}
+		seen[s.Env] = true
 		v, err := r.Clients.Secrets.Value(s)
 		if err != nil {
 			return nil, err

@@ -139,12 +139,17 @@ func (r *Retention) readManifest(ctx context.Context, store objstore.Store, key,
 	case m.Cluster != cluster || m.ID != id:
 		return m, fmt.Sprintf("manifest names backup %s of cluster %s, but lies under %s", m.ID, m.Cluster, key), nil
 	}
-	size, ok := sizes[m.Object]
-	switch {
-	case !ok:
-		return m, fmt.Sprintf("data object %s is missing", m.Object), nil
-	case size != m.StoredSize:
-		return m, fmt.Sprintf("data object %s holds %d bytes, the manifest says %d", m.Object, size, m.StoredSize), nil
+	// A backup in parts (files, config) is whole only if every part is.
+	objects := []schemas.BackupPart{{Key: m.Object, StoredSize: m.StoredSize}}
+	objects = append(objects, m.Parts...)
+	for _, o := range objects {
+		size, ok := sizes[o.Key]
+		switch {
+		case !ok:
+			return m, fmt.Sprintf("data object %s is missing", o.Key), nil
+		case size != o.StoredSize:
+			return m, fmt.Sprintf("data object %s holds %d bytes, the manifest says %d", o.Key, size, o.StoredSize), nil
+		}
 	}
 	return m, "", nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -55,6 +56,10 @@ func TestBackup_DatabaseIsStoredSealedAndWhole(t *testing.T) {
 	m := res.Manifest
 	if m.Source != "pg-a2" {
 		t.Errorf("source %s, want the synchronous replica pg-a2", m.Source)
+	}
+	// The temporary slot that held the WAL for the copy is gone with it.
+	if n := strings.TrimSpace(psql(t, devstack.PGA2Port, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'lifeboat_%'")); n != "0" {
+		t.Errorf("%s backup slots left on pg-a2", n)
 	}
 
 	topo, err := schemas.LoadTopology(stack.TopologyPath())

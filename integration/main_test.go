@@ -49,16 +49,18 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// A stack the tests find running (`make dev`), even in part, is the
+	// operator's and is left running; one they start from nothing is theirs.
+	wasRunning := len(stack.Running()) > 0
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	started, err := stack.Up(ctx, devstack.Options{Workers: true})
+	started = started && !wasRunning
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the local stack: %v\n", err)
 		return 1
 	}
 	code := m.Run()
-	// A stack the tests started is theirs to stop; one an operator started
-	// with `make dev` is left as it was.
 	if started {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

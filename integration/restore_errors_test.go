@@ -131,6 +131,9 @@ func TestRestore_UnreachableStoreIsRetryableAndNamesTheEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	topo.Backup.Store.Endpoint = "http://127.0.0.1:1"
+	// Without a replica to fall back to (TestReplica_AutoStoreFallsBack...
+	// covers the fallback).
+	topo.Backup.Replica = nil
 	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,9 +75,11 @@ func pgDump(t *testing.T, port int, db string) string {
 	cmd := exec.Command(filepath.Join(devstack.PostgresBinDir, "pg_dump"), "--no-comments",
 		fmt.Sprintf("postgres://lifeboat@127.0.0.1:%d/%s?sslmode=disable", port, db))
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+envValue(stack.Env(), "LIFEBOAT_PG_PASSWORD"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("pg_dump %s on %d: %v", db, port, err)
+		t.Fatalf("pg_dump %s on %d: %v: %s", db, port, err, stderr.String())
 	}
 	return string(out)
 }
@@ -110,13 +113,26 @@ func TestRestore_RoundTripGivesAnIdenticalDump(t *testing.T) {
 	}
 	before := pgDump(t, devstack.PGA1Port, "roundtrip")
 	m := backupNow(t)
-	psql(t, devstack.PGA1Port, "DROP DATABASE roundtrip;") // the disaster
+	// Recover to just before the disaster: replaying the whole archive
+	// would replay the DROP too, once its WAL is archived.
+	beforeDisaster := time.Now().UTC()
+	time.Sleep(100 * time.Millisecond)
+	// The disaster: the data is dropped. (Not DROP DATABASE: PostgreSQL
+	// marks the database invalid in place before the drop commits, and
+	// recovery to a time before the commit replays that mark.)
+	rt := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", load, "-c", "DROP TABLE accounts, notes;")
+	rt.Env = cmd.Env
+	if out, err := rt.CombinedOutput(); err != nil {
+		t.Fatalf("drop: %v: %s", err, out)
+	}
+	// Recovery to a time needs a commit after it in the archive.
+	waitArchived(t, strings.TrimSpace(psql(t, devstack.PGA1Port, "SELECT pg_walfile_name(pg_current_wal_lsn()); SELECT pg_switch_wal();")))
 
 	dir := scratchDir(t, "roundtrip")
 	port := 15510
 	res, err := runWorkflow[schemas.RestoreInput, schemas.RestoreResult](t, schemas.RestoreWorkflow,
 		fmt.Sprintf("test-restore/%d", time.Now().UnixNano()),
-		schemas.RestoreInput{Cluster: "dev", Backup: m.ID, DataDir: dir, Port: port})
+		schemas.RestoreInput{Cluster: "dev", Backup: m.ID, Until: beforeDisaster.Format(time.RFC3339Nano), DataDir: dir, Port: port})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}

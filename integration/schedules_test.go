@@ -260,7 +260,7 @@ func TestBackupCLI_WaitPrintsTheManifestSummary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lifeboat backup dev --wait: %v\n%s%s", err, out, stderr)
 	}
-	head := regexp.MustCompile(`(?m)^backup (\S+-database) of cluster dev: done in \S+s$`).FindStringSubmatch(out)
+	head := regexp.MustCompile(`(?m)^backup (\S+-database-[0-9a-f]{6}) of cluster dev: done in \S+s$`).FindStringSubmatch(out)
 	if head == nil {
 		t.Fatalf("no summary heading:\n%s", out)
 	}

@@ -49,6 +49,11 @@ type Manifest struct {
 	Recipients       []string `json:"recipients"`
 	Compression      string   `json:"compression"`
 	CompressionLevel int      `json:"compression_level"`
+
+	// Parts lists every sealed object of a backup taken in pieces (files
+	// and config: one per region). Object and the sizes and sums above
+	// repeat the first part, so readers that know one object check a real one.
+	Parts []BackupPart `json:"parts,omitempty"`
 }
 
 // walSegmentName is a WAL segment file: timeline, log and segment, 8 hex
@@ -89,6 +94,25 @@ func NewBackupID(start time.Time, kind string) string {
 	return start.UTC().Format("20060102T150405Z") + "-" + kind
 }
 
+// UniqueBackupID is NewBackupID with the last six hex digits of the workflow run that
+// takes the backup: two backups of a kind started in the same second (a
+// scheduled one and a manual one) must not share objects.
+func UniqueBackupID(start time.Time, kind, runID string) string {
+	// Run IDs are UUIDv7, whose first digits are a timestamp: take the
+	// random tail.
+	hex := []byte("000000")
+	for i, n := len(runID)-1, 5; i >= 0 && n >= 0; i-- {
+		if c := runID[i]; ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') {
+			hex[n] = c
+			n--
+		}
+	}
+	return NewBackupID(start, kind) + "-" + string(hex)
+}
+
+// BackupIDPattern matches the IDs NewBackupID and UniqueBackupID make.
+var BackupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[a-z]+(-[0-9a-f]{6})?$`)
+
 // BackupInput is the input of the Backup workflow.
 type BackupInput struct {
 	Cluster string `json:"cluster"`
@@ -104,6 +128,8 @@ type BackupResult struct {
 	Manifest Manifest `json:"manifest"`
 	// Seconds is the wall time of the whole workflow.
 	Seconds float64 `json:"seconds"`
+	// Skipped names what a files backup left out and why (see BackupFilesResult).
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // BackupDatabaseInput asks a region's worker to stream a base backup of one
@@ -166,4 +192,51 @@ type WALRecord struct {
 	StoredSHA256 string    `json:"stored_sha256"`
 	Recipients   []string  `json:"recipients"`
 	PushedAt     time.Time `json:"pushed_at"`
+}
+
+// BackupPartKey is where the sealed data of one region's part of a files
+// or config backup lives.
+func BackupPartKey(cluster, id, kind, region string) string {
+	return cluster + "/backups/" + id + "/" + kind + "-" + region + ".tar.zst.age"
+}
+
+// BackupPart is one sealed object of a backup, with the sums to verify it.
+type BackupPart struct {
+	Key    string `json:"key"`
+	Region string `json:"region"`
+	// Source names what the part holds: file trees, or nodes.
+	Source       string `json:"source,omitempty"`
+	PlainSize    int64  `json:"plain_size"`
+	StoredSize   int64  `json:"stored_size"`
+	PlainSHA256  string `json:"plain_sha256"`
+	StoredSHA256 string `json:"stored_sha256"`
+}
+
+// BackupFilesInput asks a region's worker to tar every file tree of its
+// region into one sealed object.
+type BackupFilesInput struct {
+	Cluster string `json:"cluster"`
+	ID      string `json:"id"`
+	Region  string `json:"region"`
+}
+
+// BackupFilesResult is the manifest of one region's uploaded trees, not yet written.
+type BackupFilesResult struct {
+	Manifest Manifest `json:"manifest"`
+	// Skipped names what was left out and why: sockets, devices and pipes,
+	// and files removed while the backup ran.
+	Skipped []string `json:"skipped,omitempty"`
+}
+
+// BackupConfigInput asks a region's worker to store the topology and the
+// configuration of the region's PostgreSQL, Redis and Sentinel nodes.
+type BackupConfigInput struct {
+	Cluster string `json:"cluster"`
+	ID      string `json:"id"`
+	Region  string `json:"region"`
+}
+
+// BackupConfigResult is the manifest of one region's uploaded configuration, not yet written.
+type BackupConfigResult struct {
+	Manifest Manifest `json:"manifest"`
 }

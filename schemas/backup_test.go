@@ -55,3 +55,18 @@ func TestNewBackupID_SortsByTime(t *testing.T) {
 		t.Errorf("ids %q, %q: want the first to be 20260102T030405Z-database and to sort first", a, b)
 	}
 }
+
+func TestUniqueBackupID_DiffersByRunAndMatchesThePattern(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// Two runs started together share the timestamp head of their UUIDv7.
+	a := UniqueBackupID(start, BackupDatabase, "01a225dc-cfde-7deb-9e63-b1b440f2477e")
+	b := UniqueBackupID(start, BackupDatabase, "01a225dc-d009-761f-9e4b-0b1b04917849")
+	if a != "20260102T030405Z-database-f2477e" || a == b {
+		t.Errorf("ids %q, %q: want 20260102T030405Z-database-f2477e and a different second one", a, b)
+	}
+	for _, id := range []string{a, b, NewBackupID(start, BackupFiles), UniqueBackupID(start, BackupConfig, "")} {
+		if !BackupIDPattern.MatchString(id) {
+			t.Errorf("%q does not match BackupIDPattern", id)
+		}
+	}
+}

@@ -43,8 +43,39 @@ func ParseManifest(data []byte) (Manifest, error) {
 	if m.Kind == BackupDatabase && (m.StartLSN == "" || m.StopLSN == "" || m.Timeline == 0) {
 		return Manifest{}, Problems{{Path: "(root)", Message: "a database backup needs start_lsn, stop_lsn and timeline"}}
 	}
+	if ps := checkParts(m); len(ps) > 0 {
+		return Manifest{}, ps
+	}
 	if m.EndTime.Before(m.StartTime) {
 		return Manifest{}, Problems{{Path: "end_time", Message: fmt.Sprintf("%s is before start_time %s", m.EndTime, m.StartTime)}}
 	}
 	return m, nil
+}
+
+// checkParts holds a manifest's parts to its kind: a database backup is one
+// object; a files or config backup lists its parts, the first repeated at
+// the top so that readers knowing one object still check a real one.
+func checkParts(m Manifest) Problems {
+	if m.Kind == BackupDatabase {
+		if len(m.Parts) > 0 {
+			return Problems{{Path: "parts", Message: "a database backup is one object and has no parts"}}
+		}
+		return nil
+	}
+	if len(m.Parts) == 0 {
+		return Problems{{Path: "parts", Message: "a " + m.Kind + " backup lists its parts"}}
+	}
+	p := m.Parts[0]
+	if p.Key != m.Object || p.PlainSize != m.PlainSize || p.StoredSize != m.StoredSize ||
+		p.PlainSHA256 != m.PlainSHA256 || p.StoredSHA256 != m.StoredSHA256 {
+		return Problems{{Path: "parts[0]", Message: "the first part must repeat object, sizes and sums"}}
+	}
+	seen := map[string]bool{}
+	for i, p := range m.Parts {
+		if seen[p.Key] {
+			return Problems{{Path: fmt.Sprintf("parts[%d].key", i), Message: p.Key + " is listed twice"}}
+		}
+		seen[p.Key] = true
+	}
+	return nil
 }

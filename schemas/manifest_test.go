@@ -20,19 +20,68 @@ func validManifest() Manifest {
 	}
 }
 
+// validFilesManifest is a files backup of two regions: no LSNs, two parts,
+// the first repeated at the top.
+func validFilesManifest() Manifest {
+	m := validManifest()
+	m.Kind, m.ID, m.Source = BackupFiles, NewBackupID(m.StartTime, BackupFiles), "uploads,media"
+	m.StartLSN, m.StopLSN, m.Timeline, m.PostgresVersion = "", "", 0, ""
+	m.Parts = []BackupPart{
+		{Key: BackupPartKey("dev", m.ID, BackupFiles, "region-a"), Region: "region-a", Source: "uploads",
+			PlainSize: 100, StoredSize: 40, PlainSHA256: strings.Repeat("a", 64), StoredSHA256: strings.Repeat("b", 64)},
+		{Key: BackupPartKey("dev", m.ID, BackupFiles, "region-b"), Region: "region-b", Source: "media",
+			PlainSize: 7, StoredSize: 5, PlainSHA256: strings.Repeat("c", 64), StoredSHA256: strings.Repeat("d", 64)},
+	}
+	m.Object = m.Parts[0].Key
+	return m
+}
+
 func TestParseManifest_RoundTrips(t *testing.T) {
-	want := validManifest()
-	data, err := json.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
+	for _, want := range []Manifest{validManifest(), validFilesManifest()} {
+		data, err := json.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseManifest(data)
+		if err != nil {
+			t.Fatalf("ParseManifest(%s): %v", want.Kind, err)
+		}
+		again, _ := json.Marshal(got)
+		if string(again) != string(data) {
+			t.Errorf("round trip changed the manifest:\n got %s\nwant %s", again, data)
+		}
 	}
-	got, err := ParseManifest(data)
-	if err != nil {
-		t.Fatalf("ParseManifest: %v", err)
+}
+
+func TestParseManifest_HoldsPartsToTheKind(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Manifest)
+		want   string
+	}{
+		{"files without parts", func(m *Manifest) { m.Parts = nil }, "parts: a files backup lists its parts"},
+		{"first part not at the top", func(m *Manifest) { m.Object = m.Parts[1].Key }, "parts[0]:"},
+		{"part sums not at the top", func(m *Manifest) { m.StoredSize = 41 }, "parts[0]:"},
+		{"part listed twice", func(m *Manifest) { m.Parts[1].Key = m.Parts[0].Key }, "parts[1].key:"},
+		{"part without checksum", func(m *Manifest) { m.Parts[1].StoredSHA256 = "" }, "parts[1].stored_sha256:"},
+		{"database with parts", func(m *Manifest) { m.Kind, m.ID = BackupDatabase, NewBackupID(m.StartTime, BackupDatabase) }, "start_lsn"},
 	}
-	again, _ := json.Marshal(got)
-	if string(again) != string(data) {
-		t.Errorf("round trip changed the manifest:\n got %s\nwant %s", again, data)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := validFilesManifest()
+			tc.change(&m)
+			data, _ := json.Marshal(m)
+			_, err := ParseManifest(data)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	db := validManifest()
+	db.Parts = validFilesManifest().Parts
+	data, _ := json.Marshal(db)
+	if _, err := ParseManifest(data); err == nil || !strings.Contains(err.Error(), "has no parts") {
+		t.Errorf("database manifest with parts: err = %v, want one saying it has no parts", err)
 	}
 }
 
@@ -76,9 +125,12 @@ func TestManifestSchema_CoversEveryField(t *testing.T) {
 	if err := json.Unmarshal(ManifestSchema(), &sch); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(validManifest())
-	var fields map[string]any
-	_ = json.Unmarshal(b, &fields)
+	// Between them the two kinds set every field.
+	fields := map[string]any{}
+	for _, m := range []Manifest{validManifest(), validFilesManifest()} {
+		b, _ := json.Marshal(m)
+		_ = json.Unmarshal(b, &fields)
+	}
 	for k := range fields {
 		if _, ok := sch.Properties[k]; !ok {
 			t.Errorf("manifest field %q is not in the schema", k)
@@ -93,6 +145,8 @@ func TestManifestSchema_CoversEveryField(t *testing.T) {
 
 func FuzzParseManifest(f *testing.F) {
 	b, _ := json.Marshal(validManifest())
+	f.Add(b)
+	b, _ = json.Marshal(validFilesManifest())
 	f.Add(b)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"format_version": 1, "id": []}`))

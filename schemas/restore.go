@@ -25,7 +25,21 @@ type RestoreInput struct {
 	DataDir string `json:"data_dir"`
 	// Port is the loopback port the restored server listens on.
 	Port int `json:"port"`
+	// Store is where the backup is read from: "" tries the primary store
+	// and falls back to the replica, StorePrimary and StoreReplica use
+	// only that one.
+	Store string `json:"store,omitempty"`
 }
+
+// Which store a restore reads from (RestoreInput.Store).
+const (
+	StoreAuto    = ""
+	StorePrimary = "primary"
+	StoreReplica = "replica"
+)
+
+// StoreChoices are the valid values of RestoreInput.Store.
+var StoreChoices = []string{StoreAuto, StorePrimary, StoreReplica}
 
 // RestoreResult says what was recovered and how long it took.
 type RestoreResult struct {
@@ -42,6 +56,8 @@ type RestoreResult struct {
 	// queryable server.
 	Seconds float64 `json:"seconds"`
 	Steps   []Step  `json:"steps"`
+	// Store is the store the backup was read from: primary or replica.
+	Store string `json:"store,omitempty"`
 }
 
 // Step is the duration of one step of a workflow, for reports.
@@ -58,11 +74,15 @@ type FindBackupInput struct {
 	Kind    string `json:"kind"`
 	// Before, when set, excludes backups that ended after it.
 	Before *time.Time `json:"before,omitempty"`
+	// Store is as in RestoreInput.
+	Store string `json:"store,omitempty"`
 }
 
-// FindBackupResult is the manifest found.
+// FindBackupResult is the manifest found and the store it was read from.
 type FindBackupResult struct {
 	Manifest Manifest `json:"manifest"`
+	// Store is StorePrimary or StoreReplica.
+	Store string `json:"store"`
 }
 
 // RestoreBaseInput unpacks a database backup into a new data directory.
@@ -70,12 +90,16 @@ type RestoreBaseInput struct {
 	Cluster  string   `json:"cluster"`
 	Manifest Manifest `json:"manifest"`
 	DataDir  string   `json:"data_dir"`
+	// Store is as in RestoreInput.
+	Store string `json:"store,omitempty"`
 }
 
-// RestoreBaseResult reports what was unpacked.
+// RestoreBaseResult reports what was unpacked and from which store.
 type RestoreBaseResult struct {
 	Files int   `json:"files"`
 	Bytes int64 `json:"bytes"`
+	// Store is StorePrimary or StoreReplica.
+	Store string `json:"store"`
 }
 
 // StartRestoredInput writes the recovery settings into a restored data

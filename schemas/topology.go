@@ -99,6 +99,22 @@ type Backup struct {
 	// Retention is how many backups are kept; absent means 7 daily, 4
 	// weekly and 12 monthly.
 	Retention *Retention `json:"retention,omitempty"`
+	// Replica is a second store, in another region, that every backup and
+	// WAL file is copied to and verified in, so losing the first store
+	// loses no backup. Restores read from either.
+	Replica *Store `json:"replica,omitempty"`
+	// ReplicaRegion is the region whose workers copy backups to the replica
+	// (the one nearest it); empty means DRRegion.
+	ReplicaRegion string `json:"replica_region,omitempty"`
+}
+
+// CopyRegion is the region whose workers copy backups to the replica store,
+// or "" when no region is named.
+func (b Backup) CopyRegion() string {
+	if b.ReplicaRegion != "" {
+		return b.ReplicaRegion
+	}
+	return b.DRRegion
 }
 
 // Store kinds.

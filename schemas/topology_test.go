@@ -231,6 +231,19 @@ func TestValidate_ChecksTopologiesBuiltInGo(t *testing.T) {
 			"monitor.failure_threshold: must be at least 1",
 			"monitor.probe_interval: must be at least 100ms",
 		}},
+		{"replica is the primary store", func(t *Topology) {
+			r := t.Backup.Store
+			t.Backup.Replica = &r
+		}, []string{
+			"backup.replica: is the same store as backup.store: a replica must be a second store",
+		}},
+		{"replica without bucket in an unknown region", func(t *Topology) {
+			t.Backup.Replica = &Store{Type: StoreS3}
+			t.Backup.ReplicaRegion = "region-z"
+		}, []string{
+			"backup.replica.bucket: required for an s3 store",
+			"backup.replica_region: no region named \"region-z\"",
+		}},
 		{"secret key without access key", func(t *Topology) {
 			t.Backup.Store = Store{Type: StoreS3, Bucket: "b", SecretKey: &Secret{Env: "S"}}
 		}, []string{

@@ -3,7 +3,9 @@ package schemas
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -211,7 +213,25 @@ func (t *Topology) checkBackup() Problems {
 	ps := b.Store.check(at.field("store"))
 	ps = append(ps, checkRecipients(at.field("recipients"), b.Recipients)...)
 	ps = append(ps, checkSecret(at.field("identity"), b.Identity)...)
-	return append(ps, t.checkRegionRef(at.field("dr_region"), b.DRRegion, false)...)
+	ps = append(ps, t.checkRegionRef(at.field("dr_region"), b.DRRegion, false)...)
+	if b.Replica != nil {
+		ps = append(ps, b.Replica.check(at.field("replica"))...)
+		if b.Replica.sameAs(b.Store) {
+			ps = append(ps, at.field("replica").problem("is the same store as backup.store: a replica must be a second store"))
+		}
+	}
+	return append(ps, t.checkRegionRef(at.field("replica_region"), b.ReplicaRegion, false)...)
+}
+
+// sameAs reports whether two stores name the same place.
+func (s Store) sameAs(o Store) bool {
+	if s.Type != o.Type {
+		return false
+	}
+	if s.Type == StoreLocal {
+		return filepath.Clean(s.Path) == filepath.Clean(o.Path)
+	}
+	return s.Endpoint == o.Endpoint && s.Bucket == o.Bucket && strings.Trim(s.Prefix, "/") == strings.Trim(o.Prefix, "/")
 }
 
 // checkRecipients parses every recipient now rather than at the first backup,

@@ -11,6 +11,7 @@ missing=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v age >/dev/null 2>&1 || missing+=(age) # the raw pipeline of make bench-backup
+[ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI browser test (integration/webui_test.go)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: apt-get install ${missing[*]}"
@@ -33,3 +34,10 @@ install_tool() { # name module@version
 install_tool temporal github.com/temporalio/cli/cmd/temporal@v1.5.1
 install_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 install_tool workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+
+# The browser test's driver (e2e/package.json pins playwright-core; it uses
+# Debian's chromium, never a downloaded browser).
+if [ ! -d e2e/node_modules ]; then
+  echo "deps: npm ci --prefix e2e"
+  if [ -f e2e/package-lock.json ]; then npm ci --prefix e2e --no-audit --no-fund; else npm install --prefix e2e --no-audit --no-fund; fi
+fi

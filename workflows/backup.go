@@ -29,9 +29,7 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("%q: want one of %v", in.Kind, schemas.BackupKinds))
 	}
 	if in.Kind != schemas.BackupDatabase {
-		// Said plainly rather than pretended: files and config backups are
-		// the next part of this workflow to be built.
-		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("%q backups are not built yet; only %q is", in.Kind, schemas.BackupDatabase))
+		return backupInParts(ctx, in)
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
 		clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("backup-"+in.Kind)); err != nil {
@@ -48,7 +46,7 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	if err != nil {
 		return schemas.BackupResult{}, err
 	}
-	id := schemas.NewBackupID(start, in.Kind)
+	id := schemas.UniqueBackupID(start, in.Kind, workflow.GetInfo(ctx).WorkflowExecution.RunID)
 	logger := workflow.GetLogger(ctx)
 	logger.Info("backup starting", "backup_id", id, "source", source.Name, "region", source.Region)
 
@@ -93,6 +91,9 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 		return schemas.BackupResult{}, wrap(err, "write manifest")
 	}
 	succeeded = true
+	if err := replicateBackup(ctx, topo, id); err != nil {
+		return schemas.BackupResult{}, err
+	}
 	logger.Info("backup done", "backup_id", id, "stored_bytes", data.Manifest.StoredSize)
 	startRetention(ctx, in.Cluster)
 	return schemas.BackupResult{Manifest: data.Manifest, Seconds: workflow.Now(ctx).Sub(start).Seconds()}, nil

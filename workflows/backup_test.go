@@ -31,7 +31,7 @@ func TestBackup_StreamsFromTheSyncReplicaAndWritesTheManifestLast(t *testing.T) 
 	var calls []string
 	manifest := schemas.Manifest{ID: "x", Cluster: "dev", Object: "dev/backups/x/data.tar.zst.age", StoredSize: 10}
 	env.OnActivity("BackupDatabase", mock.Anything, mock.MatchedBy(func(in schemas.BackupDatabaseInput) bool {
-		return in.Cluster == "dev" && in.Source == "pg-a2" && strings.HasSuffix(in.ID, "-database")
+		return in.Cluster == "dev" && in.Source == "pg-a2" && strings.Contains(in.ID, "-database-")
 	})).Return(func(_ context.Context, in schemas.BackupDatabaseInput) (schemas.BackupDatabaseResult, error) {
 		calls = append(calls, "BackupDatabase")
 		return schemas.BackupDatabaseResult{Manifest: manifest}, nil
@@ -76,7 +76,7 @@ func TestBackup_RemovesTheUploadWhenTheManifestCannotBeWritten(t *testing.T) {
 		temporal.NewNonRetryableApplicationError("size mismatch", schemas.ErrCorrupt, nil))
 	deleted := false
 	env.OnActivity("DeleteBackup", mock.Anything, mock.MatchedBy(func(in schemas.DeleteBackupInput) bool {
-		return in.Cluster == "dev" && strings.HasSuffix(in.ID, "-database")
+		return in.Cluster == "dev" && strings.Contains(in.ID, "-database-")
 	})).Return(func(_ context.Context, _ schemas.DeleteBackupInput) (schemas.DeleteBackupResult, error) {
 		deleted = true
 		return schemas.DeleteBackupResult{}, nil

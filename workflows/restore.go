@@ -3,7 +3,7 @@ package workflows
 import (
 	"fmt"
 	"path"
-	"regexp"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -12,8 +12,6 @@ import (
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/schemas"
 )
-
-var backupIDPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[a-z]+$`)
 
 // restoreNonRetryable are the restore errors no retry can fix.
 var restoreNonRetryable = append([]string{
@@ -56,7 +54,7 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	gctx = withNonRetryable(gctx, restoreNonRetryable)
 	if err := workflow.ExecuteActivity(gctx, r.FindBackup, schemas.FindBackupInput{
-		Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until,
+		Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until, Store: in.Store,
 	}).Get(ctx, &found); err != nil {
 		return schemas.RestoreResult{}, wrap(err, "find backup")
 	}
@@ -74,9 +72,10 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 			NonRetryableErrorTypes: restoreNonRetryable,
 		},
 	})
+	var base schemas.RestoreBaseResult
 	if err := workflow.ExecuteActivity(rctx, r.RestoreBase, schemas.RestoreBaseInput{
-		Cluster: in.Cluster, Manifest: m, DataDir: in.DataDir,
-	}).Get(ctx, nil); err != nil {
+		Cluster: in.Cluster, Manifest: m, DataDir: in.DataDir, Store: in.Store,
+	}).Get(ctx, &base); err != nil {
 		return schemas.RestoreResult{}, wrap(err, "unpack backup "+m.ID)
 	}
 	steps.mark("download and unpack")
@@ -98,7 +97,7 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 	return schemas.RestoreResult{
 		BackupID: m.ID, Region: region, DataDir: in.DataDir, Port: in.Port,
 		RecoveredLSN: started.RecoveredLSN, LastCommit: started.LastCommit,
-		Seconds: workflow.Now(ctx).Sub(start).Seconds(), Steps: steps.steps,
+		Seconds: workflow.Now(ctx).Sub(start).Seconds(), Steps: steps.steps, Store: base.Store,
 	}, nil
 }
 
@@ -110,12 +109,14 @@ func validateRestore(in schemas.RestoreInput) (*time.Time, error) {
 		return nil, invalidInput("cluster", "required")
 	case in.Backup == "":
 		return nil, invalidInput("backup", `required: a backup ID or "latest"`)
-	case in.Backup != schemas.LatestBackup && !backupIDPattern.MatchString(in.Backup):
+	case in.Backup != schemas.LatestBackup && !schemas.BackupIDPattern.MatchString(in.Backup):
 		return nil, invalidInput("backup", fmt.Sprintf(`%q is neither "latest" nor a backup ID such as 20261129T052643Z-database`, in.Backup))
 	case in.DataDir == "" || !path.IsAbs(in.DataDir):
 		return nil, invalidInput("data_dir", "required, an absolute path on the region's worker host")
 	case in.Port < 1024 || in.Port > 65535:
 		return nil, invalidInput("port", fmt.Sprintf("%d is not a port from 1024 to 65535", in.Port))
+	case !slices.Contains(schemas.StoreChoices, in.Store):
+		return nil, invalidInput("store", fmt.Sprintf(`%q: want "primary", "replica" or empty for the primary with the replica as fallback`, in.Store))
 	}
 	if in.Until == "" {
 		return nil, nil

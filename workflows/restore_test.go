@@ -78,6 +78,7 @@ func TestRestore_RejectsBadInputNamingTheField(t *testing.T) {
 		{func(in *schemas.RestoreInput) { in.Port = 80 }, "port"},
 		{func(in *schemas.RestoreInput) { in.Until = "last tuesday" }, "until"},
 		{func(in *schemas.RestoreInput) { in.Region = "region-z" }, "region"},
+		{func(in *schemas.RestoreInput) { in.Store = "secondary" }, "store"},
 	}
 	for _, tc := range tests {
 		env := newRestoreEnv(t)

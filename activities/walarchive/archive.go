@@ -35,18 +35,23 @@ var ErrNotArchived = errors.New("not in the WAL archive")
 type ConflictError struct {
 	Name           string
 	Archived, Here string // plain SHA-256 of each
+	Store          string // the store that holds the other content
 }
 
 func (e *ConflictError) Error() string {
-	return fmt.Sprintf("WAL file %s is archived already with different content (archived sha256 %s, this one %s): "+
+	return fmt.Sprintf("WAL file %s is archived already in %s with different content (archived sha256 %s, this one %s): "+
 		"two servers are archiving to the same place; stop and find out which is the primary before archiving resumes",
-		e.Name, e.Archived, e.Here)
+		e.Name, e.Store, e.Archived, e.Here)
 }
 
 // Archive is the WAL archive of one cluster.
 type Archive struct {
 	Cluster string
 	Store   objstore.Store
+	// Replica, when set, is a second store every file is archived to as
+	// well: a push succeeds only when both hold the file, and a fetch
+	// reads the replica when the primary store fails.
+	Replica objstore.Store
 	// Recipients encrypt pushed files; Identities decrypt fetched ones.
 	Recipients []age.Recipient
 	Identities []age.Identity
@@ -54,8 +59,19 @@ type Archive struct {
 	Level int
 }
 
-// Push archives the WAL file at path. Pushing a file that is archived
-// already with the same content succeeds without uploading it again.
+// stores returns the stores of the archive, primary first.
+func (a *Archive) stores() []objstore.Store {
+	if a.Replica == nil {
+		return []objstore.Store{a.Store}
+	}
+	return []objstore.Store{a.Store, a.Replica}
+}
+
+// Push archives the WAL file at path into the store, then into the
+// replica. Pushing a file that a store holds already with the same content
+// does not upload it there again; uploaded reports whether any store was
+// written. PostgreSQL retries a failed push, so a file archived to the
+// primary only is completed by the retry.
 func (a *Archive) Push(ctx context.Context, path string) (uploaded bool, err error) {
 	name := filepath.Base(path)
 	if err := schemas.CheckWALName(name); err != nil {
@@ -65,68 +81,122 @@ func (a *Archive) Push(ctx context.Context, path string) (uploaded bool, err err
 	if err != nil {
 		return false, err
 	}
-	rec, err := a.record(ctx, name)
+	p := push{a: a, path: path, name: name, plainSum: plainSum}
+	for _, store := range a.stores() {
+		up, err := p.to(ctx, store)
+		if err != nil {
+			return uploaded, err
+		}
+		uploaded = uploaded || up
+	}
+	return uploaded, nil
+}
+
+// push is one file on its way into the archive's stores; it is sealed
+// once, on the first store that lacks it, and the same bytes go to both.
+type push struct {
+	a          *Archive
+	path, name string
+	plainSum   string
+	sealed     *bytes.Buffer
+	sums       pipeline.Sums
+}
+
+func (p *push) to(ctx context.Context, store objstore.Store) (uploaded bool, err error) {
+	rec, err := record(ctx, store, p.a.Cluster, p.name)
 	switch {
-	case err == nil && rec.PlainSHA256 == plainSum:
+	case err == nil && rec.PlainSHA256 == p.plainSum:
 		return false, nil
 	case err == nil:
-		return false, &ConflictError{Name: name, Archived: rec.PlainSHA256, Here: plainSum}
+		return false, &ConflictError{Name: p.name, Archived: rec.PlainSHA256, Here: p.plainSum, Store: store.String()}
 	case !errors.Is(err, objstore.ErrNotFound):
+		return false, fmt.Errorf("check %s in %s: %w", p.name, store, err)
+	}
+	if err := p.seal(); err != nil {
 		return false, err
 	}
-
-	f, err := os.Open(path)
-	if err != nil {
-		return false, fmt.Errorf("open %s: %w", path, err)
-	}
-	defer f.Close()
-	var sealed bytes.Buffer // a segment is 16 MiB at most before compression
-	sums, err := pipeline.SealFrom(&sealed, f, pipeline.Options{Recipients: a.Recipients, Level: a.Level, Concurrency: 1})
-	if err != nil {
-		return false, fmt.Errorf("seal %s: %w", name, err)
-	}
-	if sums.PlainSHA256 != plainSum {
-		return false, fmt.Errorf("%s changed while it was archived (sha256 %s, then %s)", path, plainSum, sums.PlainSHA256)
-	}
-	key := schemas.WALKey(a.Cluster, name)
-	if err := a.Store.Put(ctx, key, bytes.NewReader(sealed.Bytes()), int64(sealed.Len())); err != nil {
-		return false, fmt.Errorf("upload %s to %s: %w", key, a.Store, err)
+	key := schemas.WALKey(p.a.Cluster, p.name)
+	if err := store.Put(ctx, key, bytes.NewReader(p.sealed.Bytes()), int64(p.sealed.Len())); err != nil {
+		return false, fmt.Errorf("upload %s to %s: %w", key, store, err)
 	}
 	body, err := json.Marshal(schemas.WALRecord{
-		Name: name, PlainSize: sums.PlainSize, PlainSHA256: sums.PlainSHA256,
-		StoredSize: sums.StoredSize, StoredSHA256: sums.StoredSHA256,
-		Recipients: sums.Recipients, PushedAt: time.Now().UTC(),
+		Name: p.name, PlainSize: p.sums.PlainSize, PlainSHA256: p.sums.PlainSHA256,
+		StoredSize: p.sums.StoredSize, StoredSHA256: p.sums.StoredSHA256,
+		Recipients: p.sums.Recipients, PushedAt: time.Now().UTC(),
 	})
 	if err != nil {
 		return false, err
 	}
-	recKey := schemas.WALRecordKey(a.Cluster, name)
-	if err := a.Store.Put(ctx, recKey, bytes.NewReader(body), int64(len(body))); err != nil {
-		return false, fmt.Errorf("upload %s to %s: %w", recKey, a.Store, err)
+	recKey := schemas.WALRecordKey(p.a.Cluster, p.name)
+	if err := store.Put(ctx, recKey, bytes.NewReader(body), int64(len(body))); err != nil {
+		return false, fmt.Errorf("upload %s to %s: %w", recKey, store, err)
 	}
 	return true, nil
 }
 
+// seal compresses and encrypts the file, the first time it is called.
+func (p *push) seal() error {
+	if p.sealed != nil {
+		return nil
+	}
+	f, err := os.Open(p.path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", p.path, err)
+	}
+	defer f.Close()
+	var sealed bytes.Buffer // a segment is 16 MiB at most before compression
+	sums, err := pipeline.SealFrom(&sealed, f, pipeline.Options{Recipients: p.a.Recipients, Level: p.a.Level, Concurrency: 1})
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", p.name, err)
+	}
+	if sums.PlainSHA256 != p.plainSum {
+		return fmt.Errorf("%s changed while it was archived (sha256 %s, then %s)", p.path, p.plainSum, sums.PlainSHA256)
+	}
+	p.sealed, p.sums = &sealed, sums
+	return nil
+}
+
 // Fetch restores the archived WAL file name into dest, verified against its
-// record before dest appears: a damaged file never reaches PostgreSQL.
+// record before dest appears: a damaged file never reaches PostgreSQL. The
+// primary store is read first; when it fails for any reason (unreachable,
+// missing file, damaged copy) the replica is read. The file is "not
+// archived" only when no store holds it: pushes reach both stores or fail,
+// so a replica that lacks a file means it was never archived, even when the
+// primary cannot be asked.
 func (a *Archive) Fetch(ctx context.Context, name, dest string) error {
 	if err := schemas.CheckWALName(name); err != nil {
 		return err
 	}
-	rec, err := a.record(ctx, name)
+	var errs []error
+	for _, store := range a.stores() {
+		err := a.fetchFrom(ctx, store, name, dest)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", store, err))
+	}
+	if errors.Is(errs[len(errs)-1], ErrNotArchived) {
+		// The last store is the replica when there is one (see above).
+		return fmt.Errorf("%s: %w (%v)", name, ErrNotArchived, errors.Join(errs...))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Archive) fetchFrom(ctx context.Context, store objstore.Store, name, dest string) error {
+	rec, err := record(ctx, store, a.Cluster, name)
 	if errors.Is(err, objstore.ErrNotFound) {
-		return fmt.Errorf("%s: %w", name, ErrNotArchived)
+		return ErrNotArchived
 	}
 	if err != nil {
 		return err
 	}
 	key := schemas.WALKey(a.Cluster, name)
-	obj, err := a.Store.Get(ctx, key)
+	obj, err := store.Get(ctx, key)
 	if errors.Is(err, objstore.ErrNotFound) {
 		return fmt.Errorf("%s has a record but no data (%s): the archive is damaged", name, key)
 	}
 	if err != nil {
-		return fmt.Errorf("download %s from %s: %w", key, a.Store, err)
+		return fmt.Errorf("download %s: %w", key, err)
 	}
 	defer obj.Close()
 	plain, err := pipeline.Open(obj, a.Identities, pipeline.Sums{
@@ -140,10 +210,10 @@ func (a *Archive) Fetch(ctx context.Context, name, dest string) error {
 	return writeAtomically(dest, plain)
 }
 
-// record reads the record of an archived file.
-func (a *Archive) record(ctx context.Context, name string) (schemas.WALRecord, error) {
-	key := schemas.WALRecordKey(a.Cluster, name)
-	r, err := a.Store.Get(ctx, key)
+// record reads the record of an archived file in one store.
+func record(ctx context.Context, store objstore.Store, cluster, name string) (schemas.WALRecord, error) {
+	key := schemas.WALRecordKey(cluster, name)
+	r, err := store.Get(ctx, key)
 	if err != nil {
 		return schemas.WALRecord{}, err
 	}

@@ -36,8 +36,12 @@ const (
 	SentinelB2Port = 16383 // sentinel-b2, region-b
 )
 
-// S3Port is the port of the S3-compatible server.
-const S3Port = 19000
+// Ports of the S3-compatible servers: the backup store and its replica, a
+// second store standing for another region's.
+const (
+	S3Port  = 19000 // primary store, bucket lifeboat-dev
+	S3BPort = 19001 // replica store, bucket lifeboat-dev-b
+)
 
 // Listen ports of the workers' metrics and health endpoints.
 const (
@@ -47,16 +51,17 @@ const (
 
 // Names the stack gives to things outside itself.
 const (
-	Cluster          = "dev"          // cluster name in the topology
-	RegionA          = "region-a"     // primary region
-	RegionB          = "region-b"     // DR region
-	Namespace        = "default"      // Temporal namespace
-	SentinelMaster   = "lifeboat-dev" // Sentinel master name
-	SentinelQuorum   = 2              // Sentinel quorum
-	Bucket           = "lifeboat-dev" // S3 bucket
-	S3Region         = "us-east-1"    // S3 signing region
-	PGUser           = "lifeboat"     // PostgreSQL superuser of the stack
-	PGReplicator     = "replicator"   // PostgreSQL replication role
+	Cluster          = "dev"            // cluster name in the topology
+	RegionA          = "region-a"       // primary region
+	RegionB          = "region-b"       // DR region
+	Namespace        = "default"        // Temporal namespace
+	SentinelMaster   = "lifeboat-dev"   // Sentinel master name
+	SentinelQuorum   = 2                // Sentinel quorum
+	Bucket           = "lifeboat-dev"   // S3 bucket
+	BucketB          = "lifeboat-dev-b" // S3 bucket of the replica store
+	S3Region         = "us-east-1"      // S3 signing region
+	PGUser           = "lifeboat"       // PostgreSQL superuser of the stack
+	PGReplicator     = "replicator"     // PostgreSQL replication role
 	EnvPGPassword    = "LIFEBOAT_PG_PASSWORD"
 	EnvS3AccessKey   = "LIFEBOAT_S3_ACCESS_KEY"
 	EnvS3SecretKey   = "LIFEBOAT_S3_SECRET_KEY"

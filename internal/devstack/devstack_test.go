@@ -171,11 +171,11 @@ func TestTemporalArgs_PortsDBAndSearchAttributes(t *testing.T) {
 }
 
 func TestVersitygwArgs_GlobalFlagsBeforeBackend(t *testing.T) {
-	got := strings.Join(versitygwArgs("/d/s3", ""), " ")
+	got := strings.Join(versitygwArgs(S3Port, "/d/s3", ""), " ")
 	if want := "--port 127.0.0.1:19000 --region us-east-1 --quiet posix /d/s3"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	got = strings.Join(versitygwArgs("/d/s3", "/d/meta"), " ")
+	got = strings.Join(versitygwArgs(S3Port, "/d/s3", "/d/meta"), " ")
 	if want := "posix --sidecar /d/meta /d/s3"; !strings.HasSuffix(got, want) {
 		t.Errorf("got %q, want it to end with %q", got, want)
 	}
@@ -217,6 +217,11 @@ func TestTopology_RoundTripsThroughYAML(t *testing.T) {
 	if st.Type != "s3" || st.Endpoint != "http://127.0.0.1:19000" || st.Bucket != "lifeboat-dev" || st.Region != "us-east-1" || !st.PathStyle ||
 		st.AccessKey == nil || st.AccessKey.Env != EnvS3AccessKey || st.SecretKey == nil || st.SecretKey.Env != EnvS3SecretKey {
 		t.Errorf("store = %+v", st)
+	}
+	rs := got.Backup.Replica
+	if rs == nil || rs.Endpoint != "http://127.0.0.1:19001" || rs.Bucket != "lifeboat-dev-b" || rs.AccessKey == nil || rs.AccessKey.Env != EnvS3AccessKey ||
+		got.Backup.ReplicaRegion != RegionB {
+		t.Errorf("replica = %+v in %s", rs, got.Backup.ReplicaRegion)
 	}
 	if got.Backup.DRRegion != RegionB || len(got.Backup.Recipients) != 1 || got.Backup.Identity.File != "/s/secrets/age-identity.txt" {
 		t.Errorf("backup = %+v", got.Backup)

@@ -94,7 +94,9 @@ func (s *Stack) components() []component {
 		[]int{TemporalPort, TemporalUIPort, TemporalHTTPPort, TemporalMetricsPort}})
 	// The store goes last: PostgreSQL archives its last WAL into it while
 	// shutting down.
-	cs = append(cs, component{"versitygw", filepath.Join(s.cfg.BinDir, "versitygw"), syscall.SIGTERM, 3, []int{S3Port}})
+	for _, srv := range s3Servers {
+		cs = append(cs, component{srv.name, filepath.Join(s.cfg.BinDir, "versitygw"), syscall.SIGTERM, 3, []int{srv.port}})
+	}
 	for _, n := range pgNodes {
 		// SIGINT is PostgreSQL's fast shutdown.
 		cs = append(cs, component{n.name, filepath.Join(PostgresBinDir, "postgres"), syscall.SIGINT, 2, []int{n.port}})
@@ -328,7 +330,7 @@ func firstCause(errs []error) error {
 // prepareDevDir creates .dev and its fixed contents: directories, secrets,
 // the topology and the env file.
 func (s *Stack) prepareDevDir() error {
-	for _, d := range []string{"logs", "pids", "temporal", "redis", "sentinel", "s3", filepath.Join("files", "uploads")} {
+	for _, d := range []string{"logs", "pids", "temporal", "redis", "sentinel", "s3", "s3-b", filepath.Join("files", "uploads")} {
 		if err := os.MkdirAll(filepath.Join(s.devDir, d), 0o755); err != nil {
 			return err
 		}

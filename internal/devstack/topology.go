@@ -85,9 +85,21 @@ func buildTopology(devDir, identity, recipient string) *schemas.Topology {
 				AccessKey: env(EnvS3AccessKey),
 				SecretKey: env(EnvS3SecretKey),
 			},
-			Recipients: []string{recipient},
-			Identity:   &schemas.Secret{File: identity},
-			DRRegion:   RegionB,
+			// The second store stands for one in region-b; the same
+			// credentials open both.
+			Replica: &schemas.Store{
+				Type:      schemas.StoreS3,
+				Endpoint:  "http://" + addr(S3BPort),
+				Region:    S3Region,
+				Bucket:    BucketB,
+				PathStyle: true,
+				AccessKey: env(EnvS3AccessKey),
+				SecretKey: env(EnvS3SecretKey),
+			},
+			ReplicaRegion: RegionB,
+			Recipients:    []string{recipient},
+			Identity:      &schemas.Secret{File: identity},
+			DRRegion:      RegionB,
 		},
 		Targets: schemas.Targets{
 			RTO: schemas.Duration(15 * time.Minute),
