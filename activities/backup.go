@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
@@ -287,39 +286,17 @@ func (b *Backup) baseBackupCommand(ctx context.Context, node schemas.PostgresNod
 	return cmd, &stderr, nil
 }
 
-// heartbeat reports progress until the returned function is called.
+// heartbeat reports the upload's progress until the returned function is
+// called.
 func (b *Backup) heartbeat(ctx context.Context, object string, done *atomic.Int64, estimate int64) (stop func()) {
-	every := b.HeartbeatEvery
-	if every == 0 {
-		every = 5 * time.Second
-	}
 	start := time.Now()
-	report := func() {
+	return heartbeatEvery(ctx, b.heartbeatEvery(), func() any {
 		n := done.Load()
-		activity.RecordHeartbeat(ctx, schemas.BackupProgress{
+		return schemas.BackupProgress{
 			Object: object, BytesDone: n, EstimatedTotal: estimate,
 			MBPerSecond: float64(n) / 1e6 / max(time.Since(start).Seconds(), 0.001),
-		})
-	}
-	stopCh := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				report()
-			case <-stopCh:
-				report()
-				return
-			case <-ctx.Done():
-				return
-			}
 		}
-	}()
-	return func() { close(stopCh); <-finished }
+	})
 }
 
 // sealAndPut streams src through the pipeline into one object.

@@ -52,20 +52,9 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 
 	var b *activities.Backup
 	// Compensation first: whatever the upload leaves behind is removed if
-	// the backup does not finish. It runs in a disconnected context so a
-	// cancelled workflow still cleans up.
+	// the backup does not finish.
 	succeeded := false
-	defer func() {
-		if succeeded {
-			return
-		}
-		dctx, cancel := workflow.NewDisconnectedContext(ctx)
-		defer cancel()
-		dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))
-		if err := workflow.ExecuteActivity(dctx, b.DeleteBackup, schemas.DeleteBackupInput{Cluster: in.Cluster, ID: id}).Get(dctx, nil); err != nil {
-			logger.Error("could not remove the objects of a failed backup", "backup_id", id, "error", err)
-		}
-	}()
+	defer func() { removeUnlessDone(ctx, in.Cluster, id, succeeded) }()
 
 	uctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              schemas.RegionTaskQueue(source.Region),
@@ -189,5 +178,20 @@ func startRetention(ctx workflow.Context, cluster string) {
 	child := workflow.ExecuteChildWorkflow(cctx, schemas.RetentionWorkflow, schemas.RetentionInput{Cluster: cluster})
 	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Info("retention not started: one is running already, or it could not start", "error", err)
+	}
+}
+
+// removeUnlessDone deletes every object of backup id unless it finished. It
+// runs in a disconnected context, so a cancelled workflow still cleans up.
+func removeUnlessDone(ctx workflow.Context, cluster, id string, done bool) {
+	if done {
+		return
+	}
+	var b *activities.Backup
+	dctx, cancel := workflow.NewDisconnectedContext(ctx)
+	defer cancel()
+	dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))
+	if err := workflow.ExecuteActivity(dctx, b.DeleteBackup, schemas.DeleteBackupInput{Cluster: cluster, ID: id}).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Error("could not remove the objects of a failed backup", "backup_id", id, "error", err)
 	}
 }

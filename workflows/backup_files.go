@@ -42,17 +42,7 @@ func backupInParts(ctx workflow.Context, in schemas.BackupInput) (schemas.Backup
 	// Compensation first, as for a database backup: DeleteBackup removes
 	// everything under the backup's prefix, so every part goes.
 	succeeded := false
-	defer func() {
-		if succeeded {
-			return
-		}
-		dctx, cancel := workflow.NewDisconnectedContext(ctx)
-		defer cancel()
-		dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))
-		if err := workflow.ExecuteActivity(dctx, b.DeleteBackup, schemas.DeleteBackupInput{Cluster: in.Cluster, ID: id}).Get(dctx, nil); err != nil {
-			logger.Error("could not remove the objects of a failed backup", "backup_id", id, "error", err)
-		}
-	}()
+	defer func() { removeUnlessDone(ctx, in.Cluster, id, succeeded) }()
 
 	// The regions run side by side. Every one is waited for, even after one
 	// failed, so no upload is still writing when the compensation deletes.
