@@ -62,26 +62,9 @@ func readPart(t *testing.T, topo *schemas.Topology, p schemas.BackupPart) map[st
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	idText, err := stackSecrets().Value(topo.Backup.Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pipeline.ParseIdentities(idText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := storeOf(t, topo).Get(ctx, p.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	plain, err := pipeline.Open(obj, ids, pipeline.Sums{
+	plain := openSealed(ctx, t, topo, p.Key, pipeline.Sums{
 		PlainSize: p.PlainSize, PlainSHA256: p.PlainSHA256, StoredSize: p.StoredSize, StoredSHA256: p.StoredSHA256,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
 	out := map[string]*tar.Header{}
 	tr := tar.NewReader(plain)
 	for {

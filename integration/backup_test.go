@@ -28,6 +28,31 @@ func storeOf(t *testing.T, topo *schemas.Topology) objstore.Store {
 	return store
 }
 
+// openSealed downloads a sealed object and opens it with the stack's
+// identity; reading it to the end checks its sums. It is closed with the test.
+func openSealed(ctx context.Context, t *testing.T, topo *schemas.Topology, key string, want pipeline.Sums) io.Reader {
+	t.Helper()
+	idText, err := stackSecrets().Value(topo.Backup.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := pipeline.ParseIdentities(idText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := storeOf(t, topo).Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obj.Close() })
+	plain, err := pipeline.Open(obj, ids, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plain.Close() })
+	return plain
+}
+
 func stackSecrets() activities.Secrets {
 	return activities.Secrets{LookupEnv: func(k string) (string, bool) {
 		v := envValue(stack.Env(), k)
@@ -81,26 +106,9 @@ func TestBackup_DatabaseIsStoredSealedAndWhole(t *testing.T) {
 		t.Errorf("stored manifest %+v does not match the result %+v", stored, m)
 	}
 
-	idText, err := stackSecrets().Value(topo.Backup.Identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids, err := pipeline.ParseIdentities(idText)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj, err := store.Get(ctx, m.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	plain, err := pipeline.Open(obj, ids, pipeline.Sums{
+	plain := openSealed(ctx, t, topo, m.Object, pipeline.Sums{
 		PlainSize: m.PlainSize, PlainSHA256: m.PlainSHA256, StoredSize: m.StoredSize, StoredSHA256: m.StoredSHA256,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
 	seen := map[string]bool{}
 	walFiles := 0
 	tr := tar.NewReader(plain)

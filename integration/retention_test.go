@@ -5,13 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"go.temporal.io/sdk/client"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -164,23 +161,14 @@ func TestRetention_KeepsThePolicyAndRemovesExactlyThePlan(t *testing.T) {
 // retentionRealBackup runs the Backup workflow once.
 func retentionRealBackup(ctx context.Context, t *testing.T) schemas.Manifest {
 	t.Helper()
+	m := backupNow(t)
 	c := temporalClient(t)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: fmt.Sprintf("test-retention-backup/%d", time.Now().UnixNano()), TaskQueue: schemas.GlobalTaskQueue,
-	}, schemas.BackupWorkflow, schemas.BackupInput{Cluster: "dev", Kind: schemas.BackupDatabase})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res schemas.BackupResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatalf("Backup: %v", err)
-	}
 	// The backup starts the cluster's retention when it ends; let that run
 	// finish so it does not race the one this test makes.
 	if err := c.GetWorkflow(ctx, schemas.RetentionWorkflowID("dev"), "").Get(ctx, nil); err != nil {
 		t.Fatalf("the retention the backup started: %v", err)
 	}
-	return res.Manifest
+	return m
 }
 
 // writeYearOfBackups writes a database backup for each of the 365 days
