@@ -139,6 +139,17 @@ func dial(o tclient.Options) (client.Client, error) {
 	return c, nil
 }
 
+// session dials Temporal for a command that waits at most timeout; close
+// releases both the connection and the deadline.
+func session(o tclient.Options, timeout time.Duration) (c client.Client, ctx context.Context, close func(), err error) {
+	c, err = dial(o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	return c, ctx, func() { cancel(); c.Close() }, nil
+}
+
 func check(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	var conn tclient.Options
@@ -149,14 +160,11 @@ func check(args []string, stdout io.Writer) error {
 	if err != nil || len(pos) != 1 {
 		return errUsage
 	}
-	c, err := dial(conn)
+	c, ctx, done, err := session(conn, *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer done()
 	res, err := runCheck(ctx, c, pos[0])
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -33,13 +32,11 @@ func restore(args []string, stdout io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	c, err := dial(conn)
+	c, ctx, done, err := session(conn, *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer done()
 	id := fmt.Sprintf("restore/%s/%s", in.Cluster, time.Now().UTC().Format("20060102T150405.000Z"))
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue}, schemas.RestoreWorkflow, in)
 	if err != nil {

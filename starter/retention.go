@@ -29,14 +29,11 @@ func retention(args []string, stdout io.Writer) error {
 	if err != nil || len(pos) != 1 {
 		return errUsage
 	}
-	c, err := dial(conn)
+	c, ctx, done, err := session(conn, *timeout)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer done()
 	res, err := runRetention(ctx, c, pos[0], *dryRun)
 	if err != nil {
 		return err

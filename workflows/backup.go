@@ -28,8 +28,8 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	if !slices.Contains(schemas.BackupKinds, in.Kind) {
 		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("%q: want one of %v", in.Kind, schemas.BackupKinds))
 	}
-	if in.Kind != schemas.BackupDatabase {
-		return backupInParts(ctx, in)
+	if in.Kind != schemas.BackupDatabase && in.Source != "" {
+		return schemas.BackupResult{}, invalidInput("source", fmt.Sprintf("names a PostgreSQL node; a %s backup reads every region", in.Kind))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
 		clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("backup-"+in.Kind)); err != nil {
@@ -39,6 +39,9 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	topo, err := describeCluster(ctx, in.Cluster)
 	if err != nil {
 		return schemas.BackupResult{}, err
+	}
+	if in.Kind != schemas.BackupDatabase {
+		return backupInParts(ctx, in, topo, start)
 	}
 
 	health := Summarize(topo, probeCluster(ctx, topo))

@@ -14,22 +14,10 @@ import (
 
 // backupInParts takes a files or config backup: one part per region, each
 // made by that region's worker from what only it can reach (its disks, its
-// nodes), then one manifest listing every part. Like a database backup it
-// sets the search attributes, removes its objects when it fails, and starts
-// retention when it is done.
-func backupInParts(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult, error) {
-	if in.Source != "" {
-		return schemas.BackupResult{}, invalidInput("source", fmt.Sprintf("names a PostgreSQL node; a %s backup reads every region", in.Kind))
-	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("backup-"+in.Kind)); err != nil {
-		return schemas.BackupResult{}, fmt.Errorf("set search attributes: %w", err)
-	}
-	start := workflow.Now(ctx)
-	topo, err := describeCluster(ctx, in.Cluster)
-	if err != nil {
-		return schemas.BackupResult{}, err
-	}
+// nodes), then one manifest listing every part. Backup has set the search
+// attributes and read the topology; like a database backup this removes its
+// objects when it fails and starts retention when it is done.
+func backupInParts(ctx workflow.Context, in schemas.BackupInput, topo schemas.Topology, start time.Time) (schemas.BackupResult, error) {
 	regions := BackupRegions(topo, in.Kind)
 	if len(regions) == 0 {
 		return schemas.BackupResult{}, invalidInput("kind", fmt.Sprintf("cluster %s has nothing to back up as %s", in.Cluster, in.Kind))
