@@ -24,6 +24,8 @@ type Topology struct {
 	Targets Targets `json:"targets"`
 	// Monitor tunes the health monitor.
 	Monitor Monitor `json:"monitor,omitempty"`
+	// Failover tunes fencing, promotion and escalation.
+	Failover Failover `json:"failover,omitempty"`
 }
 
 // Region is one failure domain and the nodes that live in it.
@@ -56,6 +58,11 @@ type PostgresNode struct {
 	Password *Secret `json:"password,omitempty"`
 	// Priority ranks failover candidates: higher is preferred.
 	Priority int `json:"priority,omitempty"`
+	// DataDir is the node's data directory as its region's worker sees it;
+	// fencing by stopping the postmaster and rejoining with pg_rewind need it.
+	DataDir string `json:"data_dir,omitempty"`
+	// Criticality decides what the node's failure triggers; default critical.
+	Criticality string `json:"criticality,omitempty"`
 }
 
 // RedisNode is one Redis server (master or replica, as Sentinel decides).
@@ -63,6 +70,8 @@ type RedisNode struct {
 	Name     string  `json:"name"`
 	Addr     string  `json:"addr"`
 	Password *Secret `json:"password,omitempty"`
+	// Criticality decides what the node's failure triggers; default major.
+	Criticality string `json:"criticality,omitempty"`
 }
 
 // SentinelNode is one Redis Sentinel.
@@ -70,6 +79,8 @@ type SentinelNode struct {
 	Name     string  `json:"name"`
 	Addr     string  `json:"addr"`
 	Password *Secret `json:"password,omitempty"`
+	// Criticality decides what the node's failure triggers; default minor.
+	Criticality string `json:"criticality,omitempty"`
 }
 
 // RedisGroup is the Sentinel configuration shared by the cluster's Redis nodes.
@@ -232,3 +243,75 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Criticality levels: what a component's failure triggers.
+const (
+	// CriticalityCritical: a failover (PostgreSQL primary) or a Sentinel nudge.
+	CriticalityCritical = "critical"
+	// CriticalityMajor: an alert.
+	CriticalityMajor = "major"
+	// CriticalityMinor: a change of status only.
+	CriticalityMinor = "minor"
+)
+
+// Failover tunes fencing, promotion and escalation.
+type Failover struct {
+	// Lease is how long a primary keeps taking writes after its guard last
+	// reached the routing store; default 10s.
+	Lease Duration `json:"lease,omitempty"`
+	// DRPromotion lets the monitor promote a replica in the backup's DR
+	// region when a failover breaches the RTO.
+	DRPromotion bool `json:"dr_promotion,omitempty"`
+	// Webhook receives alerts as JSON by POST.
+	Webhook string `json:"webhook,omitempty"`
+	// Replication is the role replicas stream as, for rejoined nodes.
+	Replication *ReplicationAuth `json:"replication,omitempty"`
+	// PgBouncer lists the poolers repointed at every new primary.
+	PgBouncer []PgBouncer `json:"pgbouncer,omitempty"`
+	// SentinelWindow is how long Sentinel may take to replace a failed Redis
+	// master before the monitor asks it to; default 30s.
+	SentinelWindow Duration `json:"sentinel_window,omitempty"`
+	// PGBin is the directory of pg_ctl and pg_rewind on the workers.
+	PGBin string `json:"pg_bin,omitempty"`
+}
+
+// Defaults of Failover.
+const (
+	DefaultSentinelWindow = 30 * time.Second
+)
+
+// LeaseOrDefault returns the lease, or DefaultLease.
+func (f Failover) LeaseOrDefault() time.Duration {
+	if f.Lease <= 0 {
+		return DefaultLease
+	}
+	return time.Duration(f.Lease)
+}
+
+// SentinelWindowOrDefault returns the Sentinel window, or its default.
+func (f Failover) SentinelWindowOrDefault() time.Duration {
+	if f.SentinelWindow <= 0 {
+		return DefaultSentinelWindow
+	}
+	return time.Duration(f.SentinelWindow)
+}
+
+// ReplicationAuth is the role and password replicas connect with.
+type ReplicationAuth struct {
+	User     string  `json:"user"`
+	Password *Secret `json:"password,omitempty"`
+}
+
+// PgBouncer is one pooler in front of the primary: its databases file is
+// rewritten and it is told to RELOAD through its admin console.
+type PgBouncer struct {
+	Name   string `json:"name"`
+	Region string `json:"region"`
+	// DatabasesFile is an ini file pgbouncer %includes, rewritten whole.
+	DatabasesFile string `json:"databases_file"`
+	// Database is the name clients use; its entry points at the primary.
+	Database string `json:"database"`
+	// AdminDSN reaches the admin console (database pgbouncer).
+	AdminDSN string  `json:"admin_dsn"`
+	Password *Secret `json:"password,omitempty"`
+}

@@ -31,6 +31,7 @@ func (t *Topology) problems() Problems {
 	ps = append(ps, t.checkBackup()...)
 	ps = append(ps, t.Targets.check("targets")...)
 	ps = append(ps, t.Monitor.check("monitor")...)
+	ps = append(ps, t.checkFailover()...)
 	return ps
 }
 
@@ -89,11 +90,13 @@ func (t *Topology) checkNodes() Problems {
 			nat := at.field("redis").index(j)
 			ps = append(ps, checkUnique(first, nat.field("name"), "node", n.Name)...)
 			ps = append(ps, checkRedisLike(nat, n.Name, n.Addr, n.Password)...)
+			ps = append(ps, checkCriticality(nat.field("criticality"), n.Criticality)...)
 		}
 		for j, n := range r.Sentinels {
 			nat := at.field("sentinels").index(j)
 			ps = append(ps, checkUnique(first, nat.field("name"), "node", n.Name)...)
 			ps = append(ps, checkRedisLike(nat, n.Name, n.Addr, n.Password)...)
+			ps = append(ps, checkCriticality(nat.field("criticality"), n.Criticality)...)
 		}
 	}
 	if postgres == 0 && len(t.Regions) > 0 {
@@ -105,6 +108,7 @@ func (t *Topology) checkNodes() Problems {
 func (n PostgresNode) check(at problemPath) Problems {
 	ps := checkName(at.field("name"), n.Name)
 	ps = append(ps, checkDSN(at.field("dsn"), n.DSN)...)
+	ps = append(ps, checkCriticality(at.field("criticality"), n.Criticality)...)
 	return append(ps, checkSecret(at.field("password"), n.Password)...)
 }
 
@@ -299,6 +303,51 @@ func (m Monitor) check(at problemPath) Problems {
 	}
 	if m.FailureThreshold < 0 {
 		ps = append(ps, at.field("failure_threshold").problem("must be at least 1"))
+	}
+	return ps
+}
+
+func checkCriticality(at problemPath, c string) Problems {
+	switch c {
+	case "", CriticalityCritical, CriticalityMajor, CriticalityMinor:
+		return nil
+	}
+	return Problems{at.problem(fmt.Sprintf("%q is not one of critical, major, minor", c))}
+}
+
+// checkFailover allows zero values, which mean the defaults.
+func (t *Topology) checkFailover() Problems {
+	at := problemPath("failover")
+	f := t.Failover
+	var ps Problems
+	if f.Lease < 0 {
+		ps = append(ps, at.field("lease").problem("must be at least 0"))
+	}
+	if f.SentinelWindow < 0 {
+		ps = append(ps, at.field("sentinel_window").problem("must be at least 0"))
+	}
+	if f.Webhook != "" && !strings.HasPrefix(f.Webhook, "http://") && !strings.HasPrefix(f.Webhook, "https://") {
+		ps = append(ps, at.field("webhook").problem("must be an http:// or https:// URL"))
+	}
+	if f.Replication != nil {
+		if f.Replication.User == "" {
+			ps = append(ps, at.field("replication").field("user").problem(msgRequired))
+		}
+		ps = append(ps, checkSecret(at.field("replication").field("password"), f.Replication.Password)...)
+	}
+	first := map[string]problemPath{}
+	for i, b := range f.PgBouncer {
+		bat := at.field("pgbouncer").index(i)
+		ps = append(ps, checkUnique(first, bat.field("name"), "pgbouncer", b.Name)...)
+		ps = append(ps, checkName(bat.field("name"), b.Name)...)
+		ps = append(ps, t.checkRegionRef(bat.field("region"), b.Region, true)...)
+		for field, v := range map[string]string{"databases_file": b.DatabasesFile, "database": b.Database} {
+			if v == "" {
+				ps = append(ps, bat.field(field).problem(msgRequired))
+			}
+		}
+		ps = append(ps, checkDSN(bat.field("admin_dsn"), b.AdminDSN)...)
+		ps = append(ps, checkSecret(bat.field("password"), b.Password)...)
 	}
 	return ps
 }

@@ -182,7 +182,7 @@ func TestVersitygwArgs_GlobalFlagsBeforeBackend(t *testing.T) {
 }
 
 func TestTopology_RoundTripsThroughYAML(t *testing.T) {
-	topo := buildTopology("/r/.dev", "/s/secrets/age-identity.txt", "age1example")
+	topo := buildTopology("/r/.dev", "/s", "/s/secrets/age-identity.txt", "age1example")
 	b, err := renderTopology(topo)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +248,7 @@ func TestTopology_PassesSchemaAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := renderTopology(buildTopology("/r/.dev", "/s/secrets/age-identity.txt", id.Recipient().String()))
+	b, err := renderTopology(buildTopology("/r/.dev", "/s", "/s/secrets/age-identity.txt", id.Recipient().String()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -342,7 +342,7 @@ func (s *Stack) prepareDevDir() error {
 	if err != nil {
 		return fmt.Errorf("age identity: %w", err)
 	}
-	b, err := renderTopology(buildTopology(s.devDir, s.sharedIdentity(), recipient))
+	b, err := renderTopology(buildTopology(s.devDir, s.cfg.SharedDir, s.sharedIdentity(), recipient))
 	if err != nil {
 		return err
 	}

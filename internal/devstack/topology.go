@@ -65,9 +65,9 @@ func pgDSN(port int) string {
 }
 
 // buildTopology returns the topology of the stack. devDir is the absolute
-// path of .dev, identity the file of the stack's age identity and recipient
-// its public key.
-func buildTopology(devDir, identity, recipient string) *schemas.Topology {
+// path of .dev, sharedDir the directory of PostgreSQL's data, identity the
+// file of the stack's age identity and recipient its public key.
+func buildTopology(devDir, sharedDir, identity, recipient string) *schemas.Topology {
 	env := func(name string) *schemas.Secret { return &schemas.Secret{Env: name} }
 	t := &schemas.Topology{
 		Cluster: Cluster,
@@ -109,6 +109,14 @@ func buildTopology(devDir, identity, recipient string) *schemas.Topology {
 			ProbeInterval:    schemas.Duration(time.Second),
 			FailureThreshold: 3,
 		},
+		Failover: schemas.Failover{
+			Lease: schemas.Duration(schemas.DefaultLease),
+			Replication: &schemas.ReplicationAuth{
+				User:     PGReplicator,
+				Password: &schemas.Secret{File: filepath.Join(devDir, "secrets", secretReplPassword)},
+			},
+			PGBin: PostgresBinDir,
+		},
 	}
 	for _, region := range []string{RegionA, RegionB} {
 		r := schemas.Region{Name: region}
@@ -116,6 +124,7 @@ func buildTopology(devDir, identity, recipient string) *schemas.Topology {
 			if n.region == region {
 				r.Postgres = append(r.Postgres, schemas.PostgresNode{
 					Name: n.name, DSN: pgDSN(n.port), Password: env(EnvPGPassword), Priority: n.priority,
+					DataDir: filepath.Join(sharedDir, "data", n.name),
 				})
 			}
 		}
