@@ -43,9 +43,26 @@ func (p *Probe) ProbeRegion(ctx context.Context, in schemas.ProbeRegionInput) (s
 		return schemas.ProbeRegionResult{}, invalidInput("region", fmt.Sprintf("%q is not in the topology", in.Region))
 	}
 
-	var checks []func(context.Context) schemas.NodeHealth
+	nodes := p.checkNodes(ctx, in.Region, p.regionChecks(region, nil), nodeTimeout)
+	return schemas.ProbeRegionResult{Region: in.Region, Nodes: nodes}, nil
+}
+
+// nodeCheck probes one node once.
+type nodeCheck func(context.Context) schemas.NodeHealth
+
+// regionChecks returns a check of every node of region, of the object store,
+// and of the extra PostgreSQL nodes (of other regions) the caller watches.
+func (p *Probe) regionChecks(region schemas.Region, extra []schemas.PostgresNode) []nodeCheck {
+	var checks []nodeCheck
 	for _, n := range region.Postgres {
 		checks = append(checks, func(ctx context.Context) schemas.NodeHealth { return p.probePostgres(ctx, n) })
+	}
+	for _, n := range extra {
+		checks = append(checks, func(ctx context.Context) schemas.NodeHealth {
+			h := p.probePostgres(ctx, n)
+			h.Region, _ = p.Topology.NodeRegion(n.Name)
+			return h
+		})
 	}
 	for _, n := range region.Redis {
 		checks = append(checks, func(ctx context.Context) schemas.NodeHealth { return p.probeRedis(ctx, n) })
@@ -57,24 +74,30 @@ func (p *Probe) ProbeRegion(ctx context.Context, in schemas.ProbeRegionInput) (s
 			})
 		}
 	}
-	checks = append(checks, p.probeStore)
+	return append(checks, p.probeStore)
+}
 
+// checkNodes runs every check concurrently, each bounded by timeout, and
+// stamps each result with the probing region and its latency.
+func (p *Probe) checkNodes(ctx context.Context, region string, checks []nodeCheck, timeout time.Duration) []schemas.NodeHealth {
 	nodes := make([]schemas.NodeHealth, len(checks))
 	var wg sync.WaitGroup
 	for i, check := range checks {
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, nodeTimeout)
+			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			start := time.Now()
 			h := check(cctx)
-			h.Region = in.Region
+			if h.Region == "" {
+				h.Region = region
+			}
 			h.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
 			p.observe(h, time.Since(start))
 			nodes[i] = h
 		})
 	}
 	wg.Wait()
-	return schemas.ProbeRegionResult{Region: in.Region, Nodes: nodes}, nil
+	return nodes
 }
 
 func (p *Probe) observe(h schemas.NodeHealth, took time.Duration) {
