@@ -61,6 +61,10 @@ func backup(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	dc, err := conn.DataConverter()
+	if err != nil {
+		return err
+	}
 
 	// Ctrl-C stops the waiting, not the backup.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -92,7 +96,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		progressOut = stderr
 	}
-	res, err := waitBackup(ctx, c, run, progressOut, isTerminal(progressOut))
+	res, err := waitBackup(ctx, c, dc, run, progressOut, isTerminal(progressOut))
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped waiting; backup %s goes on (`temporal workflow describe -w %s`)", id, id)
 	}
@@ -119,8 +123,8 @@ func isTerminal(w io.Writer) bool {
 
 // waitBackup waits for the backup's result, showing its progress on w as
 // it goes: a bar redrawn in place on a terminal, a line now and then
-// otherwise.
-func waitBackup(ctx context.Context, c client.Client, run client.WorkflowRun, w io.Writer, terminal bool) (schemas.BackupResult, error) {
+// otherwise. dc decodes the heartbeats, which the SDK hands back raw.
+func waitBackup(ctx context.Context, c client.Client, dc converter.DataConverter, run client.WorkflowRun, w io.Writer, terminal bool) (schemas.BackupResult, error) {
 	var res schemas.BackupResult
 	done := make(chan error, 1)
 	go func() { done <- run.Get(ctx, &res) }()
@@ -143,7 +147,7 @@ func waitBackup(ctx context.Context, c client.Client, run client.WorkflowRun, w 
 			return res, err
 		case <-tick.C:
 		}
-		line := backupStatus(ctx, c, run.GetID(), run.GetRunID())
+		line := backupStatus(ctx, c, dc, run.GetID(), run.GetRunID())
 		switch {
 		case terminal:
 			fmt.Fprint(w, "\r"+line+"\033[K")
@@ -157,14 +161,14 @@ func waitBackup(ctx context.Context, c client.Client, run client.WorkflowRun, w 
 
 // backupStatus is one line on where a running backup is: the upload's
 // progress from its last heartbeat, or what it waits for.
-func backupStatus(ctx context.Context, c client.Client, id, runID string) string {
+func backupStatus(ctx context.Context, c client.Client, dc converter.DataConverter, id, runID string) string {
 	desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
 		return "progress unknown: " + err.Error()
 	}
 	for _, pa := range desc.PendingActivities {
 		var p schemas.BackupProgress
-		if pa.HeartbeatDetails != nil && converter.GetDefaultDataConverter().FromPayloads(pa.HeartbeatDetails, &p) == nil {
+		if pa.HeartbeatDetails != nil && dc.FromPayloads(pa.HeartbeatDetails, &p) == nil {
 			line := progressBar(p, progressBarWidth)
 			if pa.Attempt > 1 {
 				line += fmt.Sprintf(" (attempt %d)", pa.Attempt)

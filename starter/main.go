@@ -33,11 +33,15 @@ usage:
   lifeboat schedules list [CLUSTER]   print schedules: interval, next runs, last run, paused
   lifeboat restore CLUSTER --target-dir DIR --port N [--backup ID|latest] [--until RFC3339] [--region R] [--json]
                                       restore a database backup (PITR with --until) as a running server
+  lifeboat codec-server --ui-origin URL [--listen HOST:PORT]
+                                      serve the payload codec (/encode, /decode) to the Web UI of that origin
+  lifeboat codec-key [ID]             print a new key for LIFEBOAT_CODEC_KEYS
 
 Temporal connection flags (every command that talks to Temporal):
   --temporal-address HOST:PORT (LIFEBOAT_TEMPORAL_ADDRESS, default 127.0.0.1:17233)
   --namespace NAME (LIFEBOAT_NAMESPACE), --tls-cert, --tls-key, --tls-ca, --tls-server-name;
-  LIFEBOAT_API_KEY for Temporal Cloud
+  LIFEBOAT_API_KEY for Temporal Cloud; LIFEBOAT_CODEC_KEYS (id:base64,..., current key first)
+  encrypts every payload sent to Temporal
 `
 
 // errUsage makes main print the usage and exit 2.
@@ -85,6 +89,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return schedules(args[1:], stdout)
 	case "restore":
 		return restore(args[1:], stdout)
+	case "codec-server":
+		return codecServer(args[1:], stderr)
+	case "codec-key":
+		return codecKey(args[1:], stdout)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return nil

@@ -265,8 +265,9 @@ func (s backupSchedule) update(state *client.ScheduleState) *client.ScheduleUpda
 	}
 }
 
-// observeSchedule reads the managed part of an existing schedule.
-func observeSchedule(id string, d *client.ScheduleDescription) (backupSchedule, error) {
+// observeSchedule reads the managed part of an existing schedule; dc
+// decodes its workflow input.
+func observeSchedule(id string, d *client.ScheduleDescription, dc converter.DataConverter) (backupSchedule, error) {
 	s := backupSchedule{ID: id}
 	sched := d.Schedule
 	if sched.Spec != nil {
@@ -288,7 +289,7 @@ func observeSchedule(id string, d *client.ScheduleDescription) (backupSchedule, 
 	s.Summary = a.StaticSummary
 	if len(a.Args) == 1 {
 		if p, ok := a.Args[0].(*commonpb.Payload); ok {
-			if err := converter.GetDefaultDataConverter().FromPayload(p, &s.Input); err != nil {
+			if err := dc.FromPayload(p, &s.Input); err != nil {
 				return s, fmt.Errorf("schedule %s: decode workflow input: %w", id, err)
 			}
 		}
@@ -403,14 +404,19 @@ func schedulesApply(args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	dc, err := conn.DataConverter()
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	return applySchedules(ctx, c.ScheduleClient(), pos[0], want, *prune, stdout)
+	return applySchedules(ctx, c.ScheduleClient(), dc, pos[0], want, *prune, stdout)
 }
 
 // applySchedules brings the cluster's schedules to want, printing one line
-// per schedule as it goes, so a failure part way shows what was done.
-func applySchedules(ctx context.Context, sc client.ScheduleClient, cluster string, want []backupSchedule, prune bool, w io.Writer) error {
+// per schedule as it goes, so a failure part way shows what was done. dc
+// decodes the inputs of existing schedules, which the SDK hands back raw.
+func applySchedules(ctx context.Context, sc client.ScheduleClient, dc converter.DataConverter, cluster string, want []backupSchedule, prune bool, w io.Writer) error {
 	var have []backupSchedule
 	// The wanted schedules are described one by one rather than listed:
 	// listing goes through visibility, which lags behind a fresh change.
@@ -422,7 +428,7 @@ func applySchedules(ctx context.Context, sc client.ScheduleClient, cluster strin
 		if err != nil {
 			return fmt.Errorf("describe schedule %s: %w", s.ID, err)
 		}
-		o, err := observeSchedule(s.ID, d)
+		o, err := observeSchedule(s.ID, d, dc)
 		if err != nil {
 			return err
 		}

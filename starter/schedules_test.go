@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/runnerhub/lifeboat/internal/codec"
+	"github.com/runnerhub/lifeboat/internal/tclient"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -150,9 +152,15 @@ func TestPlanSchedules(t *testing.T) {
 // the action's input and memo as payloads, the workflow type as a name.
 func described(t *testing.T, s backupSchedule) *client.ScheduleDescription {
 	t.Helper()
+	return describedWith(t, s, converter.GetDefaultDataConverter())
+}
+
+// describedWith is described with the input encoded by dc.
+func describedWith(t *testing.T, s backupSchedule, dc converter.DataConverter) *client.ScheduleDescription {
+	t.Helper()
 	opts := s.createOptions()
 	a := *opts.Action.(*client.ScheduleWorkflowAction)
-	p, err := converter.GetDefaultDataConverter().ToPayload(a.Args[0])
+	p, err := dc.ToPayload(a.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,13 +178,40 @@ func described(t *testing.T, s backupSchedule) *client.ScheduleDescription {
 
 func TestObserveSchedule_ReadsBackWhatApplyWrites(t *testing.T) {
 	for _, s := range mustDesired(t, "dev", defaultEvery) {
-		got, err := observeSchedule(s.ID, described(t, s))
+		got, err := observeSchedule(s.ID, described(t, s), converter.GetDefaultDataConverter())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d := differences(s, got); len(d) > 0 {
 			t.Errorf("%s read back with differences %v", s.ID, d)
 		}
+	}
+}
+
+func TestObserveSchedule_ReadsAnEncryptedInput(t *testing.T) {
+	key, err := codec.NewKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc, err := tclient.Options{CodecKeys: key}.DataConverter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustDesired(t, "dev", defaultEvery)[0]
+	desc := describedWith(t, s, dc)
+	sealed := desc.Schedule.Action.(*client.ScheduleWorkflowAction).Args[0].(*commonpb.Payload)
+	if string(sealed.Metadata["encoding"]) != codec.Encoding {
+		t.Fatalf("the input was not sealed: %v", sealed.Metadata)
+	}
+	if _, err := observeSchedule(s.ID, desc, converter.GetDefaultDataConverter()); err == nil {
+		t.Error("the default converter read a sealed input")
+	}
+	got, err := observeSchedule(s.ID, desc, dc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := differences(s, got); len(d) > 0 {
+		t.Errorf("read back with differences %v", d)
 	}
 }
 
@@ -191,7 +226,7 @@ func TestObserveSchedule_UntypedAttributesAndForeignTiming(t *testing.T) {
 	desc.Schedule.Spec.Calendars = []client.ScheduleCalendarSpec{{}}
 	desc.Schedule.Spec.Intervals[0].Offset = time.Minute
 
-	got, err := observeSchedule(s.ID, desc)
+	got, err := observeSchedule(s.ID, desc, converter.GetDefaultDataConverter())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Package tclient turns the Temporal connection settings shared by the worker
-// and the CLI (address, namespace, mTLS, API key) into SDK client options.
+// and the CLI (address, namespace, mTLS, API key, payload encryption keys)
+// into SDK client options.
 package tclient
 
 import (
@@ -11,6 +12,9 @@ import (
 	"os"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/runnerhub/lifeboat/internal/codec"
 )
 
 // DefaultAddress is the local stack's Temporal frontend.
@@ -28,6 +32,10 @@ type Options struct {
 	TLSServerName string
 	// APIKey authenticates to Temporal Cloud; it implies TLS.
 	APIKey string
+	// CodecKeys, when set, encrypt every payload the client sends and
+	// decrypt those it reads (codec.EnvKeys: "id:base64,...", the current
+	// key first). Empty sends plain payloads.
+	CodecKeys string
 }
 
 // Env reads a LIFEBOAT_* variable, or def when it is unset or empty.
@@ -40,7 +48,8 @@ func Env(name, def string) string {
 
 // RegisterFlags adds the connection flags to fs, with defaults taken from the
 // LIFEBOAT_* environment variables. The API key is read only from the
-// environment so it never shows in a process listing.
+// environment so it never shows in a process listing, and so are the codec
+// keys.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Address, "temporal-address", Env("LIFEBOAT_TEMPORAL_ADDRESS", DefaultAddress), "Temporal frontend host:port (LIFEBOAT_TEMPORAL_ADDRESS)")
 	fs.StringVar(&o.Namespace, "namespace", Env("LIFEBOAT_NAMESPACE", "default"), "Temporal namespace (LIFEBOAT_NAMESPACE)")
@@ -49,6 +58,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSCA, "tls-ca", Env("LIFEBOAT_TLS_CA", ""), "CA bundle to verify the server (LIFEBOAT_TLS_CA)")
 	fs.StringVar(&o.TLSServerName, "tls-server-name", Env("LIFEBOAT_TLS_SERVER_NAME", ""), "server name to verify (LIFEBOAT_TLS_SERVER_NAME)")
 	o.APIKey = os.Getenv("LIFEBOAT_API_KEY")
+	o.CodecKeys = os.Getenv(codec.EnvKeys)
 }
 
 // ClientOptions builds SDK client options; logger and metrics are set by the caller.
@@ -62,7 +72,22 @@ func (o Options) ClientOptions() (client.Options, error) {
 	if o.APIKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(o.APIKey)
 	}
+	if opts.DataConverter, err = o.DataConverter(); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// DataConverter is the converter clients built from o use: the SDK's
+// default, sealed by the codec when keys are set. Code that decodes
+// payloads the SDK hands back raw (heartbeat details, schedule inputs)
+// must use it too.
+func (o Options) DataConverter() (converter.DataConverter, error) {
+	dc, err := codec.DataConverter(o.CodecKeys)
+	if err != nil {
+		return nil, fmt.Errorf("payload codec: %w", err)
+	}
+	return dc, nil
 }
 
 func (o Options) tlsConfig() (*tls.Config, error) {
