@@ -96,6 +96,9 @@ type FileTree struct {
 	Path   string `json:"path"`
 	// AllowDeletes lets file sync propagate deletions to the destination.
 	AllowDeletes bool `json:"allow_deletes,omitempty"`
+	// Sync is where file sync keeps a copy of the tree; none means the
+	// tree is only backed up.
+	Sync *FileSyncTarget `json:"sync,omitempty"`
 }
 
 // Backup is where backups go and who can decrypt them.

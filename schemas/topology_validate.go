@@ -190,8 +190,54 @@ func (t *Topology) checkFiles() Problems {
 		if f.Path == "" {
 			ps = append(ps, at.field("path").problem(msgRequired))
 		}
+		if f.Sync != nil {
+			ps = append(ps, t.checkSyncTarget(at.field("sync"), f)...)
+		}
 	}
 	return ps
+}
+
+// checkSyncTarget wants a copy in exactly one place, and a directory copy
+// that cannot be mistaken for the tree: syncing a tree into itself or into
+// one of its folders would copy the copy at every run.
+func (t *Topology) checkSyncTarget(at problemPath, f FileTree) Problems {
+	s := *f.Sync
+	dir := s.Region != "" || s.Path != ""
+	switch {
+	case s.Store != "" && dir:
+		return Problems{at.problem("give either store, or region and path, not both")}
+	case s.Store != "":
+		switch s.Store {
+		case SyncStoreBackup:
+		case SyncStoreReplica:
+			if t.Backup.Replica == nil {
+				return Problems{at.field("store").problem("backup.replica is not set")}
+			}
+		default:
+			return Problems{at.field("store").problem("must be one of backup, replica")}
+		}
+		return nil
+	case !dir:
+		return Problems{at.field("store").problem("required, or region and path instead")}
+	}
+	ps := t.checkRegionRef(at.field("region"), s.Region, true)
+	if s.Path == "" {
+		return append(ps, at.field("path").problem(msgRequired))
+	}
+	if s.Region == f.Region && f.Path != "" && pathsOverlap(s.Path, f.Path) {
+		ps = append(ps, at.field("path").problem(fmt.Sprintf("overlaps the tree's own path %s in region %s", f.Path, f.Region)))
+	}
+	return ps
+}
+
+// pathsOverlap reports whether one directory is the other or inside it.
+func pathsOverlap(a, b string) bool {
+	a, b = filepath.Clean(a), filepath.Clean(b)
+	inside := func(x, y string) bool {
+		rel, err := filepath.Rel(y, x)
+		return err == nil && filepath.IsLocal(rel)
+	}
+	return a == b || inside(a, b) || inside(b, a)
 }
 
 // checkRegionRef wants name to be one of the topology's regions.
