@@ -88,10 +88,11 @@ func buildBinaries() error {
 	return nil
 }
 
-// temporalClient connects to the stack's Temporal server.
+// temporalClient connects to the stack's Temporal server, with the stack's
+// payload codec when it has one.
 func temporalClient(t *testing.T) client.Client {
 	t.Helper()
-	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace}.ClientOptions()
+	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 		return err
 	}
 	// The stack's namespace, served by its own workers with the S3 store.
-	stackClient, err := dial(devstack.Namespace)
+	stackClient, err := dial(devstack.Namespace, stack.CodecKeys())
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if err := ensureNamespace(ctx, stackClient, BenchNamespace); err != nil {
 		return err
 	}
-	if b.benchClient, err = dial(BenchNamespace); err != nil {
+	if b.benchClient, err = dial(BenchNamespace, stack.CodecKeys()); err != nil {
 		return err
 	}
 	defer b.benchClient.Close()
@@ -259,10 +259,12 @@ func freePort(first, last int) (int, error) {
 	return 0, fmt.Errorf("no free port from %d to %d for a restored server", first, last)
 }
 
-// dial connects to a namespace of the stack's Temporal server; the SDK's
-// warnings go to stderr.
-func dial(namespace string) (client.Client, error) {
-	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: namespace}.ClientOptions()
+// dial connects to a namespace of the stack's Temporal server, sealing
+// payloads with codecKeys when the stack has them (its workers, and the
+// bench's, which share its environment, expect them); the SDK's warnings
+// go to stderr.
+func dial(namespace, codecKeys string) (client.Client, error) {
+	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: namespace, CodecKeys: codecKeys}.ClientOptions()
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ const (
 	S3BPort = 19001 // replica store, bucket lifeboat-dev-b
 )
 
+// CodecServerPort is the payload codec server's, which the Web UI calls.
+const CodecServerPort = 18234
+
 // Listen ports of the workers' metrics and health endpoints.
 const (
 	WorkerAPort = 19101 // region-a

@@ -153,7 +153,7 @@ func TestSentinelConf_MonitorsMasterWithQuorum(t *testing.T) {
 }
 
 func TestTemporalArgs_PortsDBAndSearchAttributes(t *testing.T) {
-	got := strings.Join(temporalArgs("/r/.dev/temporal/temporal.db"), " ")
+	got := strings.Join(temporalArgs("/r/.dev/temporal/temporal.db", ""), " ")
 	for _, want := range []string{
 		"server start-dev", "--ip 127.0.0.1", "--port 17233", "--ui-port 18233",
 		"--http-port 17243", "--metrics-port 17239", "--db-filename /r/.dev/temporal/temporal.db",

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnerhub/lifeboat/internal/codec"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -75,6 +76,7 @@ func (s *Stack) Env() []string {
 		EnvTemporalAddr + "=" + TemporalAddress,
 		EnvNamespace + "=" + Namespace,
 		EnvTopology + "=" + s.TopologyPath(),
+		codec.EnvKeys + "=" + s.CodecKeys(),
 	}
 }
 
@@ -92,6 +94,7 @@ func (s *Stack) components() []component {
 	var cs []component
 	cs = append(cs, component{"temporal", filepath.Join(s.cfg.BinDir, "temporal"), syscall.SIGTERM, 3,
 		[]int{TemporalPort, TemporalUIPort, TemporalHTTPPort, TemporalMetricsPort}})
+	cs = append(cs, s.codecServerComponent())
 	// The store goes last: PostgreSQL archives its last WAL into it while
 	// shutting down.
 	for _, srv := range s3Servers {
@@ -278,6 +281,7 @@ func (s *Stack) Up(ctx context.Context, opts Options) (started bool, err error) 
 		{"postgres", s.upPostgres},
 		{"redis", s.upRedis},
 		{"temporal", s.upTemporal},
+		{"codec server", s.upCodecServer},
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -338,6 +342,9 @@ func (s *Stack) prepareDevDir() error {
 	if err := s.ensureSecrets(); err != nil {
 		return fmt.Errorf("secrets: %w", err)
 	}
+	if err := s.ensureCodecKey(); err != nil {
+		return fmt.Errorf("secrets: %w", err)
+	}
 	recipient, err := s.ageRecipient()
 	if err != nil {
 		return fmt.Errorf("age identity: %w", err)
@@ -358,6 +365,9 @@ func (s *Stack) prepareDevDir() error {
 		"TEMPORAL_ADDRESS="+TemporalAddress,
 		"TEMPORAL_NAMESPACE="+Namespace,
 	)
+	if s.codecOn() {
+		env = append(env, "TEMPORAL_CODEC_ENDPOINT="+CodecEndpoint)
+	}
 	if err := writeFileAtomic(s.EnvPath(), renderEnvFile(env), 0o600); err != nil {
 		return fmt.Errorf("write env file: %w", err)
 	}

@@ -21,8 +21,9 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// temporalArgs returns the command line of the Temporal dev server.
-func temporalArgs(dbFile string) []string {
+// temporalArgs returns the command line of the Temporal dev server; a
+// codecEndpoint, when not empty, is where its Web UI decodes payloads.
+func temporalArgs(dbFile, codecEndpoint string) []string {
 	args := []string{"server", "start-dev",
 		"--ip", Host,
 		"--port", fmt.Sprint(TemporalPort),
@@ -34,6 +35,9 @@ func temporalArgs(dbFile string) []string {
 	}
 	for _, sa := range schemas.SearchAttributes {
 		args = append(args, "--search-attribute", sa+"=Keyword")
+	}
+	if codecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", codecEndpoint)
 	}
 	return args
 }
@@ -61,7 +65,7 @@ func (s *Stack) upTemporal(ctx context.Context) error {
 	pid, err := s.ensure(procSpec{
 		name:  "temporal",
 		path:  exe,
-		args:  temporalArgs(dbFile),
+		args:  temporalArgs(dbFile, s.uiCodecEndpoint()),
 		env:   withoutPrefix(os.Environ(), "TEMPORAL_"), // the env file sets TEMPORAL_ADDRESS for the CLI
 		dir:   s.devDir,
 		log:   logPath,

@@ -53,25 +53,29 @@ func (s *Stack) upWorker(ctx context.Context, exe string, w workerNode) error {
 	if err != nil {
 		return err
 	}
-	url := "http://" + addr(w.port) + "/healthz"
 	err = waitReady(ctx, w.name(), pid, exe, logPath, 30*time.Second, func(ctx context.Context) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return nil
+		return httpOK(ctx, "http://"+addr(w.port)+"/healthz")
 	})
 	if err != nil {
 		return err
 	}
 	s.ready(w.name(), addr(w.port), "worker, task queue lifeboat-"+w.region+", metrics and /healthz on port "+strconv.Itoa(w.port))
+	return nil
+}
+
+// httpOK GETs url and wants 200.
+func httpOK(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
 	return nil
 }
