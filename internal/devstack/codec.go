@@ -64,9 +64,12 @@ func (s *Stack) uiCodecEndpoint() string {
 	return CodecEndpoint
 }
 
-// codecServerArgs is the command line of `lifeboat codec-server`.
+// codecServerArgs is the command line of `lifeboat codec-server`. The Web
+// UI is reached as 127.0.0.1 (the README's address) or as localhost (the
+// address the Temporal server prints), two origins to a browser.
 func codecServerArgs() []string {
-	return []string{"codec-server", "--listen", addr(CodecServerPort), "--ui-origin", "http://" + addr(TemporalUIPort)}
+	return []string{"codec-server", "--listen", addr(CodecServerPort),
+		"--ui-origin", fmt.Sprintf("http://%s,http://localhost:%d", addr(TemporalUIPort), TemporalUIPort)}
 }
 
 // codecServerComponent is the codec server as Down and Running see it.

@@ -102,10 +102,10 @@ func TestTemporalArgs_UICodecEndpointOnlyWhenOn(t *testing.T) {
 
 func TestCodecServerArgs_ListenAndUIOrigin(t *testing.T) {
 	got := strings.Join(codecServerArgs(), " ")
-	if want := "codec-server --listen 127.0.0.1:18234 --ui-origin http://127.0.0.1:18233"; got != want {
+	if want := "codec-server --listen 127.0.0.1:18234 --ui-origin http://127.0.0.1:18233,http://localhost:18233"; got != want {
 		t.Errorf("args = %q, want %q", got, want)
 	}
-	if _, err := codec.ParseOrigins("http://" + addr(TemporalUIPort)); err != nil {
-		t.Errorf("the UI origin does not parse: %v", err)
+	if o, err := codec.ParseOrigins(codecServerArgs()[4]); err != nil || len(o) != 2 {
+		t.Errorf("the UI origins %v do not parse: %v", o, err)
 	}
 }
