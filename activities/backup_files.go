@@ -150,11 +150,17 @@ func (b *Backup) checkRegional(ctx context.Context, cluster, id, region string) 
 	if _, ok := b.Topology.Region(region); !ok {
 		return invalidInput("region", fmt.Sprintf("%q is not in the topology", region))
 	}
-	// Only Lifeboat's own queues are checked, so tests may run the activity
-	// on a queue of their own.
+	return checkQueue(ctx, "region", region)
+}
+
+// checkQueue checks that an activity that reads or writes a region's disks
+// or nodes was delivered to that region's workers; field names the input
+// that chose the region. Only Lifeboat's own queues are checked, so tests
+// may run the activity on a queue of their own.
+func checkQueue(ctx context.Context, field, region string) error {
 	if q := activity.GetInfo(ctx).TaskQueue; (q == schemas.GlobalTaskQueue || strings.HasPrefix(q, schemas.RegionTaskQueuePrefix)) &&
 		q != schemas.RegionTaskQueue(region) {
-		return invalidInput("region", fmt.Sprintf("%q was sent to task queue %s; it must run on %s", region, q, schemas.RegionTaskQueue(region)))
+		return invalidInput(field, fmt.Sprintf("%q was sent to task queue %s; it must run on %s", region, q, schemas.RegionTaskQueue(region)))
 	}
 	return nil
 }
@@ -177,27 +183,14 @@ func (b *Backup) sealPart(ctx context.Context, cluster, id, kind, region, source
 		Recipients: b.Topology.Backup.Recipients, Compression: "zstd", CompressionLevel: b.level(),
 	}
 
-	pr, pw := io.Pipe()
-	writeErr := make(chan error, 1)
-	go func() {
-		err := write(pw)
-		writeErr <- err
-		pw.CloseWithError(err) // nil closes with EOF
-	}()
 	var done atomic.Int64
 	stopBeat := b.heartbeat(ctx, key, &done, estimate)
-	sums, upErr := sealAndPut(ctx, store, key, &countingReader{r: pr, n: &done}, pipeline.Options{
+	sums, err := sealStream(ctx, store, key, pipeline.Options{
 		Recipients: recipients, Level: b.Level, Concurrency: b.Concurrency,
-	})
+	}, &done, write)
 	stopBeat()
-	pr.CloseWithError(errUploadEnded) // unblocks the writer if the upload stopped early
-	// The writer's own error says what went wrong with the source; the
-	// upload's would only repeat it as a broken pipe.
-	if err := <-writeErr; err != nil && !errors.Is(err, errUploadEnded) {
+	if err != nil {
 		return schemas.Manifest{}, err
-	}
-	if upErr != nil {
-		return schemas.Manifest{}, fmt.Errorf("upload %s to %s: %w", key, store, upErr)
 	}
 	if err := verifyStored(ctx, store, key, sums); err != nil {
 		return schemas.Manifest{}, err
@@ -215,7 +208,30 @@ func (b *Backup) sealPart(ctx context.Context, cluster, id, kind, region, source
 	return m, nil
 }
 
-// errUploadEnded is what a part's writer sees when the upload stopped reading.
+// sealStream streams what write produces through the pipeline into key,
+// counting the plain bytes in done. An error of write stores nothing and is
+// returned as it is: it says what went wrong with the source, where the
+// upload's would only repeat it as a broken pipe.
+func sealStream(ctx context.Context, store objstore.Store, key string, opts pipeline.Options, done *atomic.Int64, write func(io.Writer) error) (pipeline.Sums, error) {
+	pr, pw := io.Pipe()
+	writeErr := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		writeErr <- err
+		pw.CloseWithError(err) // nil closes with EOF
+	}()
+	sums, upErr := sealAndPut(ctx, store, key, &countingReader{r: pr, n: done}, opts)
+	pr.CloseWithError(errUploadEnded) // unblocks the writer if the upload stopped early
+	if err := <-writeErr; err != nil && !errors.Is(err, errUploadEnded) {
+		return sums, err
+	}
+	if upErr != nil {
+		return sums, fmt.Errorf("upload %s to %s: %w", key, store, upErr)
+	}
+	return sums, nil
+}
+
+// errUploadEnded is what a stream's writer sees when the upload stopped reading.
 var errUploadEnded = errors.New("upload ended")
 
 // checkParts checks that every part a manifest lists is in the store with
@@ -273,39 +289,15 @@ func writeTrees(ctx context.Context, w io.Writer, trees []schemas.FileTree) (ski
 }
 
 func writeTree(ctx context.Context, tw *tar.Writer, t schemas.FileTree) (skipped []string, err error) {
-	// The tree's own path may be a link (a mount moved elsewhere); what it
-	// points to is the tree. Links inside it are stored, not followed.
-	root, err := filepath.EvalSymlinks(t.Path)
-	if err != nil {
-		return nil, fmt.Errorf("file tree %s: %w", t.Name, err)
+	nameOf := func(rel string) string {
+		if rel == "." {
+			return t.Name
+		}
+		return t.Name + "/" + rel
 	}
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		rel, rerr := filepath.Rel(root, path)
-		if rerr != nil {
-			return rerr
-		}
-		name := t.Name
-		if rel != "." {
-			name = t.Name + "/" + filepath.ToSlash(rel)
-		}
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path != root {
-				skipped = append(skipped, name+": removed during the backup")
-				return nil
-			}
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		info, err := d.Info()
-		if errors.Is(err, fs.ErrNotExist) {
-			skipped = append(skipped, name+": removed during the backup")
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", name, err)
-		}
+	buf := make([]byte, 256<<10)
+	vanished, err := walkTree(ctx, t.Path, func(rel, path string, info fs.FileInfo) error {
+		name := nameOf(rel)
 		switch {
 		case info.IsDir():
 			return writeHeader(tw, info, name+"/", "")
@@ -320,9 +312,12 @@ func writeTree(ctx context.Context, tw *tar.Writer, t schemas.FileTree) (skipped
 			}
 			return writeHeader(tw, info, name, target)
 		case info.Mode().IsRegular():
-			s, err := writeFile(tw, path, name)
-			if s != "" {
-				skipped = append(skipped, s)
+			_, _, err := copyStable(path, name, buf, func(info fs.FileInfo) (io.Writer, error) {
+				return tw, writeHeader(tw, info, name, "")
+			})
+			if errors.Is(err, errVanished) {
+				skipped = append(skipped, name+": removed during the backup")
+				return nil
 			}
 			return err
 		default:
@@ -330,6 +325,12 @@ func writeTree(ctx context.Context, tw *tar.Writer, t schemas.FileTree) (skipped
 			return nil
 		}
 	})
+	for _, rel := range vanished {
+		skipped = append(skipped, nameOf(rel)+": removed during the backup")
+	}
+	if err != nil && !errors.Is(err, ctx.Err()) {
+		err = fmt.Errorf("file tree %s: %w", t.Name, err)
+	}
 	return skipped, err
 }
 
@@ -346,52 +347,6 @@ func writeHeader(tw *tar.Writer, info fs.FileInfo, name, link string) error {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
 	return nil
-}
-
-// writeFile copies one regular file. Its size and modification time are
-// taken from the open file and checked again after the copy: a file that
-// changed in between is a FileChangedError, never a silently torn copy.
-func writeFile(tw *tar.Writer, path, name string) (skipped string, err error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return name + ": removed during the backup", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("open %s: %w", name, err)
-	}
-	defer f.Close()
-	before, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("stat %s: %w", name, err)
-	}
-	if !before.Mode().IsRegular() {
-		return "", &FileChangedError{Path: name, What: "it was replaced by a " + before.Mode().Type().String()}
-	}
-	if err := writeHeader(tw, before, name, ""); err != nil {
-		return "", err
-	}
-	n, err := io.CopyN(tw, f, before.Size())
-	if errors.Is(err, io.EOF) {
-		return "", &FileChangedError{Path: name, What: fmt.Sprintf("size %d bytes when opened, only %d could be read", before.Size(), n)}
-	}
-	if err != nil {
-		return "", fmt.Errorf("copy %s: %w", name, err)
-	}
-	var one [1]byte
-	if k, _ := f.Read(one[:]); k > 0 {
-		return "", &FileChangedError{Path: name, What: fmt.Sprintf("grew beyond the %d bytes it had when opened", before.Size())}
-	}
-	after, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("stat %s: %w", name, err)
-	}
-	if after.Size() != before.Size() {
-		return "", &FileChangedError{Path: name, What: fmt.Sprintf("size %d → %d bytes", before.Size(), after.Size())}
-	}
-	if !after.ModTime().Equal(before.ModTime()) {
-		return "", &FileChangedError{Path: name, What: fmt.Sprintf("modified at %s, after it was opened", after.ModTime().UTC().Format(time.RFC3339Nano))}
-	}
-	return "", nil
 }
 
 // configFile is one file of a config backup.

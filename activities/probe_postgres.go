@@ -70,7 +70,23 @@ func probePrimary(ctx context.Context, conn *pgx.Conn, h *schemas.NodeHealth) er
 	if err != nil {
 		return fmt.Errorf("read pg_stat_replication: %w", err)
 	}
+	h.WALArchive = walArchiveStatus(ctx, conn)
 	return nil
+}
+
+// walArchiveStatus reads the WAL segments waiting in archive_status (a
+// .ready file is written when a segment is finished, and renamed .done once
+// archive_command succeeds). It needs superuser or pg_monitor; failing to
+// read it is reported beside the node's health, not as its failure.
+func walArchiveStatus(ctx context.Context, conn *pgx.Conn) *schemas.WALArchiveStatus {
+	var s schemas.WALArchiveStatus
+	err := conn.QueryRow(ctx, `
+		SELECT count(*)::bigint, coalesce(extract(epoch FROM now() - min(modification)), 0)::float8
+		FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'`).Scan(&s.Pending, &s.OldestSeconds)
+	if err != nil {
+		return &schemas.WALArchiveStatus{Error: fmt.Sprintf("read archive_status: %v", err)}
+	}
+	return &s
 }
 
 func probeStandby(ctx context.Context, conn *pgx.Conn, h *schemas.NodeHealth) error {

@@ -306,8 +306,12 @@ func requireEmpty(dir string) error {
 }
 
 // identities reads the age identity the topology names.
-func (r *Restore) identities() ([]age.Identity, error) {
-	text, err := r.Clients.Secrets.Value(r.Topology.Backup.Identity)
+func (r *Restore) identities() ([]age.Identity, error) { return identitiesOf(r.Clients, r.Topology) }
+
+// identitiesOf reads the age identity a topology names, with the worker's
+// secrets; a missing or bad one is the topology's fault, not retryable.
+func identitiesOf(c *Clients, topo *schemas.Topology) ([]age.Identity, error) {
+	text, err := c.Secrets.Value(topo.Backup.Identity)
 	if err != nil {
 		return nil, invalidInput("backup.identity", err.Error())
 	}

@@ -59,6 +59,8 @@ type NodeHealth struct {
 	LagSeconds  *float64 `json:"lag_seconds,omitempty"`
 	// Standbys is a primary's view of its replicas (pg_stat_replication).
 	Standbys []StandbyStat `json:"standbys,omitempty"`
+	// WALArchive is a primary's backlog of WAL waiting for archive_command.
+	WALArchive *WALArchiveStatus `json:"wal_archive,omitempty"`
 
 	// Redis.
 	Addr         string `json:"addr,omitempty"`
@@ -74,6 +76,18 @@ type NodeHealth struct {
 
 	// Store.
 	Bucket string `json:"bucket,omitempty"`
+}
+
+// WALArchiveStatus is the WAL a primary has finished writing and not yet
+// archived: a restore from the archive would lose it, so its age is the
+// archive's recovery point now.
+type WALArchiveStatus struct {
+	// Pending is the number of finished segments waiting (.ready files).
+	Pending int64 `json:"pending"`
+	// OldestSeconds is how long the oldest of them has waited; 0 when none.
+	OldestSeconds float64 `json:"oldest_seconds"`
+	// Error says why the backlog could not be read; the rest is then zero.
+	Error string `json:"error,omitempty"`
 }
 
 // StandbyStat is one row of a primary's pg_stat_replication.

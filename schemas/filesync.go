@@ -376,8 +376,6 @@ type CommitFileSyncInput struct {
 	Tree    string `json:"tree"`
 	Run     string `json:"run"`
 	Batches int    `json:"batches"`
-	// Skipped are the source files no batch wrote; the copy keeps what it had.
-	Skipped []string `json:"skipped,omitempty"`
 }
 
 // CommitFileSyncResult is the result of the CommitFileSync activity.
@@ -450,4 +448,37 @@ type VerifyFileCopyResult struct {
 // Differences counts every difference of the copy.
 func (r VerifyFileCopyResult) Differences() int {
 	return r.DamagedCount + r.MissingCount + r.ChangedCount + r.ExtraCount
+}
+
+// FileSyncStatus is the record of a tree's last successful sync, kept
+// beside its copy's manifest; the lag metric reads it.
+type FileSyncStatus struct {
+	Tree string `json:"tree"`
+	// Workflow and Run name the sync that wrote it.
+	Workflow string `json:"workflow"`
+	Run      string `json:"run"`
+	// SyncedAt is when the sync ended; SourceTime when it read the source,
+	// the recovery point of the copy.
+	SyncedAt   time.Time `json:"synced_at"`
+	SourceTime time.Time `json:"source_time"`
+	Files      int       `json:"files"`
+	Bytes      int64     `json:"bytes"`
+}
+
+// FileBatchDone is what the copy side reports of one applied batch, for
+// the commit to record: each entry as the copy now holds it (with the
+// copy's own inode and change time), the objects a store copy received,
+// and the files that were not written.
+type FileBatchDone struct {
+	Entries []FileEntry    `json:"entries,omitempty"`
+	Objects []StoredObject `json:"objects,omitempty"`
+	Skipped []string       `json:"skipped,omitempty"`
+}
+
+// FileSuspects are the copy files a verification found damaged, each as it
+// was then: the next sync reads the ones still so, whatever the manifest
+// says of them.
+type FileSuspects struct {
+	Found   time.Time   `json:"found"`
+	Entries []FileEntry `json:"entries"`
 }

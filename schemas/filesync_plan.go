@@ -71,6 +71,10 @@ func (e FileEntry) SameStat(o FileEntry) bool {
 	return e.Type == o.Type && e.Size == o.Size && e.MTime == o.MTime && e.Ino == o.Ino && e.CTime == o.CTime && e.CTime != 0
 }
 
+// unsettled reports a source file the scan could not hash because it kept
+// changing: the copy keeps what it has until a later sync.
+func (e FileEntry) unsettled() bool { return e.Type == EntryFile && e.SHA256 == "" }
+
 // sameContent reports whether c holds what e describes, metadata aside.
 func (e FileEntry) sameContent(c FileEntry) bool {
 	switch e.Type {
@@ -191,7 +195,7 @@ func PlanFileSync(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 	var targets []FileEntry
 	unstable := map[string]bool{} // copy paths whose content this sync replaces
 	for _, e := range src.Entries {
-		if !o.AllowDeletes && under(e.Path, blocked) {
+		if (!o.AllowDeletes && under(e.Path, blocked)) || e.unsettled() {
 			continue
 		}
 		c, ok := view[e.Path]
@@ -268,6 +272,7 @@ func planStore(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 		// A file's entry is only as good as the object behind it.
 		same := ok && e.sameContent(c) && (e.Type != EntryFile || held[e.SHA256])
 		switch {
+		case e.unsettled():
 		case same:
 			if !e.sameMeta(c) {
 				p.Meta = append(p.Meta, e)
@@ -386,7 +391,7 @@ func CopyAfterSync(src, copy FileManifest, p FileSyncPlan, done map[string]FileE
 	}
 	for _, e := range src.Entries {
 		switch {
-		case under(e.Path, p.Conflicts) || skip[e.Path]:
+		case under(e.Path, p.Conflicts) || skip[e.Path] || e.unsettled():
 			keep(e.Path)
 		case done[e.Path].Type != "":
 			out.Entries = append(out.Entries, done[e.Path])

@@ -152,6 +152,11 @@ func TestPlanFileSync_DirectoryCopy(t *testing.T) {
 			manifest(file("a", "was a file"), link("b", "old")),
 			false,
 			[]string{"link a,b"}},
+		{"a file the scan could not hash is left as the copy has it",
+			manifest(FileEntry{Path: "busy", Type: EntryFile, Size: 9}),
+			manifest(file("busy", "old")),
+			true,
+			nil},
 		{"a path becoming a link is not a source to copy from",
 			manifest(link("a", "t"), file("b", "content of a")),
 			manifest(file("a", "content of a")),
@@ -243,13 +248,15 @@ func TestCopyAfterSync_RecordsWhatTheCopyHolds(t *testing.T) {
 	unchanged.Ino, unchanged.CTime = 3, 30
 	conflicting := file("x", "copy's own")
 	changing := file("busy", "old content")
-	src := manifest(file("new", "n"), file("same", "s"), dir("x"), file("x/y", "y"), file("busy", "new content"), file("never", "v"))
-	copy := manifest(unchanged, conflicting, file("gone", "g"), changing)
+	src := manifest(file("new", "n"), file("same", "s"), dir("x"), file("x/y", "y"), file("busy", "new content"), file("never", "v"),
+		FileEntry{Path: "unhashed", Type: EntryFile})
+	unhashed := file("unhashed", "what the copy had")
+	copy := manifest(unchanged, conflicting, file("gone", "g"), changing, unhashed)
 	p := PlanFileSync(src, copy, PlanOptions{})
 	got := CopyAfterSync(src, copy, p, map[string]FileEntry{"new": written}, []string{"busy"})
 	// "never" was planned but not done (its batch was not applied), so the
 	// copy is not said to hold it.
-	want := []FileEntry{changing, file("gone", "g"), written, unchanged, conflicting}
+	want := []FileEntry{changing, file("gone", "g"), written, unchanged, unhashed, conflicting}
 	if !reflect.DeepEqual(got.Entries, want) {
 		t.Errorf("entries:\ngot:  %+v\nwant: %+v", got.Entries, want)
 	}

@@ -1,0 +1,466 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"go.temporal.io/sdk/activity"
+	"go.uber.org/zap"
+
+	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// FileSync replicates the file trees of a topology to their copies
+// (schemas.FileTree.Sync): the source's region lists and hashes the tree
+// and sends what changed; a directory copy's region lists the copy,
+// writes the files and verifies each by its SHA-256. Manifests, plans and
+// staged batches travel through the store that keeps the tree's sync state,
+// never through workflow history.
+type FileSync struct {
+	Topology *schemas.Topology
+	Clients  *Clients
+	Logger   *zap.Logger
+	// Region is this worker's region: the lag metric reports the copies
+	// its region writes.
+	Region string
+	// Level and Concurrency tune the zstd of transfers; zero means the
+	// pipeline's defaults.
+	Level       int
+	Concurrency int
+	// Hashers is how many files are hashed at once; zero means GOMAXPROCS.
+	Hashers int
+	// HeartbeatEvery is how often progress is reported; zero means 5 s.
+	HeartbeatEvery time.Duration
+	// CheckpointEvery is how often a scan saves the hashes it has made, for
+	// a retried attempt to start from; zero means a minute.
+	CheckpointEvery time.Duration
+
+	metricsOnce sync.Once
+	metrics     *fileSyncMetrics
+}
+
+// tree returns the named tree of the cluster, which must have a sync target.
+func (f *FileSync) tree(cluster, name string) (schemas.FileTree, error) {
+	if cluster != f.Topology.Cluster {
+		return schemas.FileTree{}, unknownCluster(cluster, f.Topology.Cluster)
+	}
+	for _, t := range f.Topology.Files {
+		if t.Name != name {
+			continue
+		}
+		if t.Sync == nil {
+			return t, invalidInput("tree", fmt.Sprintf("%q has no sync target in the topology of cluster %s", name, cluster))
+		}
+		return t, nil
+	}
+	return schemas.FileTree{}, invalidInput("tree", fmt.Sprintf("%q is not a file tree of cluster %s", name, cluster))
+}
+
+// runName is what a run may be called: it becomes a key segment.
+var runName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// Where an activity of a tree runs: the region whose disks it needs, or
+// any worker ("").
+var (
+	onSource = func(t schemas.FileTree) string { return t.Region }
+	onCopy   = func(t schemas.FileTree) string { return t.CopyRegion() }
+	anywhere = func(schemas.FileTree) string { return "" }
+)
+
+// begin checks what every file sync activity is given: the cluster and
+// tree, and that the activity was delivered to the region where it must
+// run. It returns the tree and the store of its sync state.
+func (f *FileSync) begin(ctx context.Context, cluster, name string, where func(schemas.FileTree) string) (schemas.FileTree, objstore.Store, error) {
+	t, err := f.tree(cluster, name)
+	if err != nil {
+		return t, nil, err
+	}
+	if region := where(t); region != "" {
+		if err := checkQueue(ctx, "tree", region); err != nil {
+			return t, nil, err
+		}
+	}
+	store, err := f.syncStore(ctx, t)
+	return t, store, err
+}
+
+// beginRun is begin for the activities of one sync run, which name it.
+func (f *FileSync) beginRun(ctx context.Context, cluster, name, run string, where func(schemas.FileTree) string) (schemas.FileTree, objstore.Store, error) {
+	if !runName.MatchString(run) {
+		return schemas.FileTree{}, nil, invalidInput("run", fmt.Sprintf("%q: want 1 to 128 letters, digits, '.', '_' or '-'", run))
+	}
+	return f.begin(ctx, cluster, name, where)
+}
+
+// syncStore is the store that keeps a tree's sync state: the copy's own
+// store for a store copy, backup.store for a directory copy.
+func (f *FileSync) syncStore(ctx context.Context, t schemas.FileTree) (objstore.Store, error) {
+	if t.Sync.Store == schemas.SyncStoreReplica {
+		return f.Clients.ReplicaStore(ctx)
+	}
+	return f.Clients.Store(ctx)
+}
+
+func (f *FileSync) hashers() int {
+	if f.Hashers > 0 {
+		return f.Hashers
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+func (f *FileSync) heartbeatEvery() time.Duration {
+	if f.HeartbeatEvery > 0 {
+		return f.HeartbeatEvery
+	}
+	return 5 * time.Second
+}
+
+func (f *FileSync) checkpointEvery() time.Duration {
+	if f.CheckpointEvery > 0 {
+		return f.CheckpointEvery
+	}
+	return time.Minute
+}
+
+func (f *FileSync) logger() *zap.Logger {
+	if f.Logger == nil {
+		return zap.NewNop()
+	}
+	return f.Logger
+}
+
+// sealOptions are the pipeline options of transfers.
+func (f *FileSync) sealOptions() (pipeline.Options, error) {
+	recipients, err := pipeline.ParseRecipients(f.Topology.Backup.Recipients)
+	if err != nil {
+		return pipeline.Options{}, invalidInput("backup.recipients", err.Error())
+	}
+	return pipeline.Options{Recipients: recipients, Level: f.Level, Concurrency: f.Concurrency}, nil
+}
+
+// lastProgress is the heartbeat a retried attempt left, or the zero value.
+func lastProgress(ctx context.Context) schemas.FileSyncProgress {
+	var p schemas.FileSyncProgress
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &p) // a bad detail only costs redoing the work
+	}
+	return p
+}
+
+// beat records p now; the SDK sends it at most every throttle interval.
+func beat(ctx context.Context, p schemas.FileSyncProgress) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, p)
+	}
+}
+
+// Manifests and plans are JSON, compressed: a manifest takes about 150
+// bytes a file before compression, and is held whole in memory.
+
+// maxStateBytes bounds what one state object may inflate to.
+const maxStateBytes = 4 << 30
+
+var (
+	zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxStateBytes))
+)
+
+// putState stores v as compressed JSON under key.
+func putState(ctx context.Context, store objstore.Store, key string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	z := zenc.EncodeAll(body, make([]byte, 0, len(body)/4))
+	if err := store.Put(ctx, key, bytes.NewReader(z), int64(len(z))); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// getState reads what putState stored into v. A missing object is
+// objstore.ErrNotFound; one that does not decode is Corrupt.
+func getState(ctx context.Context, store objstore.Store, key string, v any) error {
+	rc, err := store.Get(ctx, key)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	defer rc.Close()
+	z, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	body, err := zdec.DecodeAll(z, nil)
+	if err != nil {
+		return corrupt(fmt.Sprintf("%s in %s does not decompress: %v", key, store, err))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return corrupt(fmt.Sprintf("%s in %s does not parse: %v", key, store, err))
+	}
+	return nil
+}
+
+// getManifest reads a manifest and refuses one of a newer format.
+func getManifest(ctx context.Context, store objstore.Store, key string) (schemas.FileManifest, error) {
+	var m schemas.FileManifest
+	if err := getState(ctx, store, key, &m); err != nil {
+		return m, err
+	}
+	if m.FormatVersion > schemas.FileManifestFormatVersion {
+		return m, corrupt(fmt.Sprintf("%s is format %d; this worker reads up to %d: upgrade it", key, m.FormatVersion, schemas.FileManifestFormatVersion))
+	}
+	return m, nil
+}
+
+// copyManifest reads the manifest the last successful sync wrote, or an
+// empty one when the tree was never synced.
+func copyManifest(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster string) (schemas.FileManifest, error) {
+	m, err := getManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: cluster, Tree: t.Name}, nil
+	}
+	return m, err
+}
+
+// ScanFileTree lists the source tree with the SHA-256 of every regular
+// file and stores the manifest for the run. A file whose size, times and
+// inode are those of the last scan keeps its hash; the others are read,
+// several at a time. Hashes made so far are saved every CheckpointEvery,
+// and a retried attempt starts from them. It runs in the tree's region.
+func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInput) (schemas.ScanFileTreeResult, error) {
+	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, onSource)
+	if err != nil {
+		return schemas.ScanFileTreeResult{}, err
+	}
+	taken := time.Now().UTC()
+	var cache schemas.FileManifest
+	cacheKey := schemas.FileSourceCacheKey(in.Cluster, t.Name)
+	if err := getState(ctx, store, cacheKey, &cache); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		// Only a cache: the scan reads every file instead.
+		f.logger().Warn("source hashes of the last scan are unreadable; hashing every file", zap.String("tree", t.Name), zap.Error(err))
+		cache = schemas.FileManifest{}
+	}
+	known := indexByPath(cache.Entries)
+	checkpoint := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.partial.json.zst")
+	if last := lastProgress(ctx); last.Checkpoint != "" {
+		var partial schemas.FileManifest
+		if err := getState(ctx, store, last.Checkpoint, &partial); err == nil {
+			for _, e := range partial.Entries {
+				known[e.Path] = e
+			}
+			f.logger().Info("scan resumes from its checkpoint", zap.String("tree", t.Name), zap.Int("hashed", len(partial.Entries)))
+		}
+	}
+
+	s := &scanner{
+		ctx: ctx, root: t.Path, known: known, hashers: f.hashers(),
+		progress: schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanSource},
+		beatEvery: f.heartbeatEvery(), checkpointEvery: f.checkpointEvery(),
+		checkpoint: func(hashed []schemas.FileEntry) error {
+			return putState(ctx, store, checkpoint, schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Entries: hashed})
+		},
+		checkpointKey: checkpoint,
+	}
+	entries, err := s.scan()
+	if err != nil {
+		return schemas.ScanFileTreeResult{}, fmt.Errorf("scan file tree %s: %w", t.Name, err)
+	}
+	m := schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: in.Cluster, Tree: t.Name, Taken: taken, Entries: entries}
+	key := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.json.zst")
+	if err := putState(ctx, store, key, m); err != nil {
+		return schemas.ScanFileTreeResult{}, err
+	}
+	// The next scan's cache, whatever becomes of this sync: it says only
+	// what the source held.
+	if err := putState(ctx, store, cacheKey, m); err != nil {
+		return schemas.ScanFileTreeResult{}, err
+	}
+	res := schemas.ScanFileTreeResult{Key: key, Hashed: s.hashed, HashedBytes: s.hashedBytes, Skipped: s.skipped, Taken: taken}
+	res.Files, res.Bytes = countFiles(entries)
+	f.logger().Info("file tree scanned", zap.String("tree", t.Name), zap.Int("files", res.Files), zap.Int64("bytes", res.Bytes),
+		zap.Int("hashed", res.Hashed), zap.Duration("took", time.Since(taken)))
+	return res, nil
+}
+
+// countFiles counts the regular files of entries and their bytes.
+func countFiles(entries []schemas.FileEntry) (files int, bytes int64) {
+	for _, e := range entries {
+		if e.Type == schemas.EntryFile {
+			files++
+			bytes += e.Size
+		}
+	}
+	return files, bytes
+}
+
+func indexByPath(es []schemas.FileEntry) map[string]schemas.FileEntry {
+	m := make(map[string]schemas.FileEntry, len(es))
+	for _, e := range es {
+		m[e.Path] = e
+	}
+	return m
+}
+
+// PlanFileSync compares the run's manifests of the source and of the copy
+// and stores the plan: its steps, and each transfer batch apart, so each
+// batch's activity reads only its own.
+func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInput) (schemas.PlanFileSyncResult, error) {
+	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, anywhere)
+	if err != nil {
+		return schemas.PlanFileSyncResult{}, err
+	}
+	if in.BatchFiles < 0 || in.BatchMB < 0 {
+		return schemas.PlanFileSyncResult{}, invalidInput("batch_files", "batch bounds must be at least 0 (0 means the default)")
+	}
+	src, err := getManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.json.zst"))
+	if err != nil {
+		return schemas.PlanFileSyncResult{}, err
+	}
+	cp, err := getManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "copy.json.zst"))
+	if err != nil {
+		return schemas.PlanFileSyncResult{}, err
+	}
+	p := schemas.PlanFileSync(src, cp, schemas.PlanOptions{
+		AllowDeletes: t.AllowDeletes, Store: t.Sync.Store != "",
+		BatchFiles: in.BatchFiles, BatchBytes: int64(in.BatchMB) << 20,
+	})
+	res := schemas.PlanFileSyncResult{
+		Local: len(p.Local), Metadata: len(p.Meta) + len(p.Links), Delete: len(p.Deletes) + len(p.Removals), Kept: len(p.Kept),
+		Conflicts: p.Conflicts[:min(len(p.Conflicts), schemas.MaxListed)],
+	}
+	res.Copy, res.CopyBytes = p.Transfers()
+	for i, b := range p.Batches {
+		if err := putState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, i), b); err != nil {
+			return res, err
+		}
+		files, bytes := countFiles(b)
+		res.Batches = append(res.Batches, schemas.FileBatchSummary{Files: files, Bytes: bytes})
+	}
+	// A directory copy prepares itself in batch 0 even when nothing is sent.
+	if len(res.Batches) == 0 && t.Sync.Store == "" && len(p.Removals)+len(p.Dirs)+len(p.Local) > 0 {
+		res.Batches = []schemas.FileBatchSummary{{}}
+	}
+	p.Batches = nil
+	if err := putState(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "plan.json.zst"), p); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func batchPlanKey(cluster, tree, run string, i int) string {
+	return schemas.FileSyncRunKey(cluster, tree, run, fmt.Sprintf("batch-%06d.json.zst", i))
+}
+
+func batchDoneKey(cluster, tree, run string, i int) string {
+	return schemas.FileSyncRunKey(cluster, tree, run, fmt.Sprintf("done-%06d.json.zst", i))
+}
+
+func batchDataKey(cluster, tree, run string, i int) string {
+	return schemas.FileSyncRunKey(cluster, tree, run, fmt.Sprintf("batch-%06d.zst.age", i))
+}
+
+// runState is what a commit reads of its run.
+type runState struct {
+	src, copy schemas.FileManifest
+	plan      schemas.FileSyncPlan
+	done      map[string]schemas.FileEntry
+	objects   []schemas.StoredObject
+	skipped   []string
+}
+
+// readRun reads the run's manifests, plan and what each batch reported.
+func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int) (runState, error) {
+	var r runState
+	var err error
+	if r.src, err = getManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "source.json.zst")); err != nil {
+		return r, err
+	}
+	if r.copy, err = getManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "copy.json.zst")); err != nil {
+		return r, err
+	}
+	if err := getState(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "plan.json.zst"), &r.plan); err != nil {
+		return r, err
+	}
+	r.done = map[string]schemas.FileEntry{}
+	for i := range batches {
+		var d schemas.FileBatchDone
+		if err := getState(ctx, store, batchDoneKey(cluster, tree, run, i), &d); err != nil {
+			return r, fmt.Errorf("batch %d was not applied: %w", i, err)
+		}
+		for _, e := range d.Entries {
+			r.done[e.Path] = e
+		}
+		r.objects = append(r.objects, d.Objects...)
+		r.skipped = append(r.skipped, d.Skipped...)
+	}
+	return r, nil
+}
+
+// finishRun stores the copy's new manifest and the status, then removes
+// the working objects of every run of the tree: one sync of a tree runs at
+// a time, so any other run's are left from a sync that failed.
+func (f *FileSync) finishRun(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree, run string, m schemas.FileManifest) (schemas.FileSyncStatus, error) {
+	if err := putState(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name), m); err != nil {
+		return schemas.FileSyncStatus{}, err
+	}
+	st := schemas.FileSyncStatus{Tree: t.Name, Run: run, SyncedAt: time.Now().UTC(), SourceTime: m.Taken}
+	if activity.IsActivity(ctx) {
+		st.Workflow = activity.GetInfo(ctx).WorkflowExecution.ID
+	}
+	st.Files, st.Bytes = countFiles(m.Entries)
+	body, err := json.Marshal(st)
+	if err != nil {
+		return st, err
+	}
+	if err := store.Put(ctx, schemas.FileSyncStatusKey(cluster, t.Name), bytes.NewReader(body), int64(len(body))); err != nil {
+		return st, fmt.Errorf("write sync status of %s: %w", t.Name, err)
+	}
+	f.observeSync(t, st)
+	if _, err := deletePrefix(ctx, store, schemas.FileSyncRunsPrefix(cluster, t.Name)); err != nil {
+		// The sync is done and recorded; what is left is found and
+		// removed by the next one.
+		f.logger().Warn("working objects of the sync left behind", zap.String("tree", t.Name), zap.Error(err))
+	}
+	return st, nil
+}
+
+// deletePrefix removes every object under prefix.
+func deletePrefix(ctx context.Context, store objstore.Store, prefix string) (int, error) {
+	objs, err := store.List(ctx, prefix)
+	if err != nil {
+		return 0, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	for i, o := range objs {
+		if err := store.Delete(ctx, o.Key); err != nil {
+			return i, fmt.Errorf("delete %s: %w", o.Key, err)
+		}
+	}
+	return len(objs), nil
+}
+
+// DiscardFileSyncRun removes the working objects of a run that failed or
+// was cancelled; removing nothing is fine.
+func (f *FileSync) DiscardFileSyncRun(ctx context.Context, in schemas.DiscardFileSyncRunInput) (schemas.DiscardFileSyncRunResult, error) {
+	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, anywhere)
+	if err != nil {
+		return schemas.DiscardFileSyncRunResult{}, err
+	}
+	n, err := deletePrefix(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, ""))
+	return schemas.DiscardFileSyncRunResult{Deleted: n}, err
+}
+
+// limited returns at most MaxListed of paths.
+func limited(paths []string) []string {
+	return paths[:min(len(paths), schemas.MaxListed)]
+}
