@@ -265,7 +265,7 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 
 	s := &scanner{
 		ctx: ctx, root: t.Path, known: known, hashers: f.hashers(),
-		progress: schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanSource},
+		progress:  schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanSource},
 		beatEvery: f.heartbeatEvery(), checkpointEvery: f.checkpointEvery(),
 		checkpoint: func(hashed []schemas.FileEntry) error {
 			return putState(ctx, store, checkpoint, schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Entries: hashed})

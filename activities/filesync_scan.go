@@ -135,7 +135,7 @@ func (s *scanner) hashAll(entries []schemas.FileEntry, todo []int) error {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	var (
-		mu        sync.Mutex
+		mu           sync.Mutex
 		hashedNow    []schemas.FileEntry // for checkpoints
 		files        atomic.Int64
 		bytes        atomic.Int64

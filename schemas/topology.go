@@ -63,6 +63,10 @@ type PostgresNode struct {
 	DataDir string `json:"data_dir,omitempty"`
 	// Criticality decides what the node's failure triggers; default critical.
 	Criticality string `json:"criticality,omitempty"`
+	// LogFile is where the server's output goes when Lifeboat starts it (a
+	// rejoin); empty means the file the running postmaster writes to, or
+	// log/lifeboat-postgres.log in the data directory.
+	LogFile string `json:"log_file,omitempty"`
 }
 
 // RedisNode is one Redis server (master or replica, as Sentinel decides).

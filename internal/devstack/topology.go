@@ -125,6 +125,7 @@ func buildTopology(devDir, sharedDir, identity, recipient string) *schemas.Topol
 				r.Postgres = append(r.Postgres, schemas.PostgresNode{
 					Name: n.name, DSN: pgDSN(n.port), Password: env(EnvPGPassword), Priority: n.priority,
 					DataDir: filepath.Join(sharedDir, "data", n.name),
+					LogFile: filepath.Join(sharedDir, "log", n.name+".log"),
 				})
 			}
 		}
