@@ -31,6 +31,9 @@ const (
 	ErrNoCandidate = "NoCandidate"
 	// ErrCannotRejoin marks a node that cannot be made to follow the primary.
 	ErrCannotRejoin = "CannotRejoin"
+	// ErrNotConfirmed marks a failover whose second opinion found the
+	// primary alive.
+	ErrNotConfirmed = "NotConfirmed"
 )
 
 // MonitorWorkflowID is the workflow ID of a cluster's HealthMonitor.
@@ -299,4 +302,27 @@ type SentinelFailoverInput struct {
 // SentinelFailoverResult names the sentinel that accepted the request.
 type SentinelFailoverResult struct {
 	Sentinel string `json:"sentinel"`
+}
+
+// PublishRedisMasterInput records the Redis master Sentinel agrees on in the
+// routing record.
+type PublishRedisMasterInput struct {
+	Cluster string `json:"cluster"`
+	Master  string `json:"master"`
+}
+
+// PublishRedisMasterResult is empty: the record names the master.
+type PublishRedisMasterResult struct{}
+
+// UnfenceNodeInput undoes a fence of a failover that promoted nobody: How is
+// what FenceNode reported.
+type UnfenceNodeInput struct {
+	Cluster string `json:"cluster"`
+	Node    string `json:"node"`
+	How     string `json:"how"`
+}
+
+// UnfenceNodeResult says whether the node takes writes again.
+type UnfenceNodeResult struct {
+	Writable bool `json:"writable"`
 }

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -162,11 +163,7 @@ func describeRejected(rejected map[string]string) string {
 	if len(rejected) == 0 {
 		return "the cluster has no other PostgreSQL node"
 	}
-	names := make([]string, 0, len(rejected))
-	for n := range rejected {
-		names = append(names, n)
-	}
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(rejected)) //workflowcheck:ignore (sorted)
 	parts := make([]string, len(names))
 	for i, n := range names {
 		parts[i] = n + ": " + rejected[n]

@@ -118,6 +118,9 @@ type MonitorInput struct {
 	Cluster string `json:"cluster"`
 	// State is carried across continue-as-new; empty on a first start.
 	State *MonitorState `json:"state,omitempty"`
+	// ContinueAfter continues as new after this many history events, besides
+	// when the server suggests it; 0 means 10,000.
+	ContinueAfter int `json:"continue_after,omitempty"`
 }
 
 // ActiveFailover is a failover the monitor started and waits for.
@@ -136,8 +139,12 @@ type MonitorState struct {
 	Cluster string `json:"cluster"`
 	Status  string `json:"status"`
 	Paused  bool   `json:"paused"`
-	Primary string `json:"primary,omitempty"`
-	Epoch   int64  `json:"epoch"`
+	// PausedBy lists who holds a pause, with their reasons.
+	PausedBy map[string]string `json:"paused_by,omitempty"`
+	// RetryAfter holds off the next automatic failover after a failed one.
+	RetryAfter time.Time `json:"retry_after,omitempty"`
+	Primary    string    `json:"primary,omitempty"`
+	Epoch      int64     `json:"epoch"`
 	// Components holds each component's judgement by its own region's probe;
 	// Views holds other regions' judgements of watched nodes, by Key.
 	Components map[string]Observation `json:"components"`
@@ -223,6 +230,8 @@ type StartFailoverInput struct {
 type StartFailoverResult struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
+	// Finished is true when that failover had already ended.
+	Finished bool `json:"finished,omitempty"`
 }
 
 // SwitchoverInput moves the primary role to Candidate without losing a write.
@@ -263,3 +272,14 @@ func SwitchoverWorkflowID(cluster string) string { return "switchover/" + cluste
 
 // RejoinWorkflowID names the run rejoining node.
 func RejoinWorkflowID(cluster, node string) string { return "rejoin/" + cluster + "/" + node }
+
+// PauseRequest is the payload of the pause and resume signals. Automatic
+// failover stays off while any owner holds a pause: the operator
+// (`lifeboat pause`) or a switchover in progress.
+type PauseRequest struct {
+	Owner  string `json:"owner"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// OwnerOperator is the pause owner of `lifeboat pause` and `resume`.
+const OwnerOperator = "operator"

@@ -26,10 +26,12 @@ const (
 	SearchAttrCluster = "LifeboatCluster"
 	SearchAttrRegion  = "LifeboatRegion"
 	SearchAttrKind    = "LifeboatKind"
+	// SearchAttrState is a HealthMonitor's cluster state (healthy, failing_over, ...).
+	SearchAttrState = "LifeboatState"
 )
 
 // SearchAttributes lists every search attribute the local stack registers.
-var SearchAttributes = []string{SearchAttrCluster, SearchAttrRegion, SearchAttrKind}
+var SearchAttributes = []string{SearchAttrCluster, SearchAttrRegion, SearchAttrKind, SearchAttrState}
 
 // Error types of non-retryable application errors.
 const (

@@ -13,6 +13,7 @@ import (
 var (
 	clusterAttr = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrCluster)
 	kindAttr    = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrKind)
+	stateAttr   = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrState)
 )
 
 // invalidInput is a non-retryable error naming the input field at fault: a

@@ -1,0 +1,59 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Control starts workflows on behalf of workflows, where Temporal needs a
+// client call (signal-with-start) rather than a child workflow.
+type Control struct {
+	Client client.Client
+}
+
+// StartFailover signal-with-starts the Failover of the input's epoch under
+// its fixed ID. A running failover of that epoch receives the detection and
+// goes on: a second detection joins it instead of starting another. A
+// finished one is not started again (ID reuse is refused).
+func (c *Control) StartFailover(ctx context.Context, in schemas.StartFailoverInput) (schemas.StartFailoverResult, error) {
+	return c.signalWithStart(ctx, schemas.FailoverWorkflowID(in.Failover.Cluster, in.Failover.Epoch), in)
+}
+
+// StartDRFailover starts the escalation failover restricted to the DR
+// region, under its own ID beside the one it replaces.
+func (c *Control) StartDRFailover(ctx context.Context, in schemas.StartFailoverInput) (schemas.StartFailoverResult, error) {
+	if in.Failover.OnlyRegion == "" {
+		return schemas.StartFailoverResult{}, invalidInput("failover.only_region", "required for a DR failover")
+	}
+	return c.signalWithStart(ctx, schemas.FailoverWorkflowID(in.Failover.Cluster, in.Failover.Epoch)+"/dr", in)
+}
+
+func (c *Control) signalWithStart(ctx context.Context, id string, in schemas.StartFailoverInput) (schemas.StartFailoverResult, error) {
+	if in.Failover.Cluster == "" || in.Failover.Failed == "" || in.Failover.Epoch < 1 {
+		return schemas.StartFailoverResult{}, invalidInput("failover", "cluster, failed and an epoch of at least 1 are required")
+	}
+	run, err := c.Client.SignalWithStartWorkflow(ctx, id, schemas.SignalFailoverDetected, in.Detected,
+		client.StartWorkflowOptions{
+			ID:                       id,
+			TaskQueue:                schemas.GlobalTaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		}, schemas.FailoverWorkflow, in.Failover)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		// The failover of this epoch ran already; the monitor hears its end
+		// by signal, and the epoch it moved to by the routing record.
+		return schemas.StartFailoverResult{WorkflowID: id, RunID: started.RunId, Finished: true}, nil
+	}
+	if err != nil {
+		return schemas.StartFailoverResult{}, fmt.Errorf("signal-with-start %s: %w", id, err)
+	}
+	return schemas.StartFailoverResult{WorkflowID: id, RunID: run.GetRunID()}, nil
+}

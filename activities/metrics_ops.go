@@ -1,0 +1,161 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Outcomes of a drill, the result label of lifeboat_drills_total.
+const (
+	DrillPassed = "passed"
+	DrillFailed = "failed"
+)
+
+// ComponentStates are the values of the state label of
+// lifeboat_component_state, the monitor's judgements of a component.
+var ComponentStates = []string{
+	schemas.StateHealthy, schemas.StateSuspect, schemas.StateFailed, schemas.StateRecovering,
+	schemas.StateDegraded, schemas.StateUnknown,
+}
+
+// addOperations creates the series operators alert on beside the probe's
+// (deployments/prometheus/alerts.yaml, deployments/grafana/lifeboat.json)
+// and registers them with reg. Failovers, switchovers and RTO breaches are
+// counted as HA events (lifeboat_ha_events_total, lifeboat_ha_event_seconds).
+func (m *Metrics) addOperations(reg prometheus.Registerer) {
+	cn := []string{"cluster", "node"}
+	c := []string{"cluster"}
+	m.LagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_replication_lag_seconds",
+		Help: "Age of the last transaction a PostgreSQL standby replayed while it has WAL left to replay (0 when caught up), as the standby sees it.",
+	}, cn)
+	m.WALArchiveLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_wal_archive_lag_seconds",
+		Help: "How long the oldest finished WAL segment of a primary has waited for archive_command (0 when none waits): the archive's recovery point.",
+	}, cn)
+	m.WALArchivePending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_wal_archive_pending_segments",
+		Help: "Finished WAL segments of a primary not archived yet.",
+	}, cn)
+	m.ComponentState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_component_state",
+		Help: "1 for the monitor's current judgement of a component (healthy, suspect, failed, recovering, degraded, unknown), 0 for the others.",
+	}, []string{"cluster", "component", "state"})
+	m.MonitorLastRound = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_monitor_last_round_timestamp_seconds",
+		Help: "Unix time the health monitor's probe of a region last finished a round of checks.",
+	}, []string{"cluster", "region"})
+	m.Drills = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lifeboat_drills_total",
+		Help: "Disaster-recovery drills finished, by result (passed or failed against the cluster's RTO and RPO).",
+	}, []string{"cluster", "result"})
+	m.DrillRTO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_drill_rto_seconds",
+		Help: "Recovery time the newest drill achieved: from its start to a verified, usable restore.",
+	}, c)
+	m.DrillRPO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_drill_rpo_seconds",
+		Help: "Recovery point the newest drill achieved: the age of the newest commit it recovered.",
+	}, c)
+	m.RestoreThroughput = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_restore_throughput_bytes_per_second",
+		Help: "Plain bytes of the newest base restore this worker ran over its duration (download, decrypt, decompress, unpack, verify).",
+	}, c)
+	m.TargetRTO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_target_rto_seconds",
+		Help: "The cluster's recovery time objective (targets.rto of the topology).",
+	}, c)
+	m.TargetRPO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_target_rpo_seconds",
+		Help: "The cluster's recovery point objective (targets.rpo of the topology).",
+	}, c)
+	m.TargetMaxLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "lifeboat_target_max_lag_bytes",
+		Help: "Replication lag beyond which a replica is not promoted without force (targets.max_lag_bytes, by default 16 MiB).",
+	}, c)
+	reg.MustRegister(m.LagSeconds, m.WALArchiveLag, m.WALArchivePending, m.ComponentState, m.MonitorLastRound,
+		m.Drills, m.DrillRTO, m.DrillRPO, m.RestoreThroughput, m.TargetRTO, m.TargetRPO, m.TargetMaxLag)
+}
+
+// SetTargets publishes the topology's objectives, which alerts compare
+// lags against, and starts the counters of its cluster at zero so that
+// rate() and increase() see their first event.
+func (m *Metrics) SetTargets(topo *schemas.Topology) {
+	if m == nil {
+		return
+	}
+	c := topo.Cluster
+	m.TargetRTO.WithLabelValues(c).Set(time.Duration(topo.Targets.RTO).Seconds())
+	m.TargetRPO.WithLabelValues(c).Set(time.Duration(topo.Targets.RPO).Seconds())
+	if lag := topo.Targets.MaxLag(); lag > 0 {
+		m.TargetMaxLag.WithLabelValues(c).Set(float64(lag))
+	}
+	for _, r := range []string{DrillPassed, DrillFailed} {
+		m.Drills.WithLabelValues(c, r)
+	}
+}
+
+// ObserveMonitorRound records a round of the health monitor's probe of a
+// region: the state of each component it judged (by component name) and
+// the time the round ended.
+func (m *Metrics) ObserveMonitorRound(cluster, region string, states map[string]string, at time.Time) {
+	if m == nil {
+		return
+	}
+	for component, state := range states {
+		for _, s := range ComponentStates {
+			v := 0.0
+			if s == state {
+				v = 1
+			}
+			m.ComponentState.WithLabelValues(cluster, component, s).Set(v)
+		}
+	}
+	m.MonitorLastRound.WithLabelValues(cluster, region).Set(float64(at.UnixMilli()) / 1000)
+}
+
+// ObserveDrill records a finished drill and what it achieved.
+func (m *Metrics) ObserveDrill(cluster string, passed bool, rto, rpo time.Duration) {
+	if m == nil {
+		return
+	}
+	result := DrillFailed
+	if passed {
+		result = DrillPassed
+	}
+	m.Drills.WithLabelValues(cluster, result).Inc()
+	m.DrillRTO.WithLabelValues(cluster).Set(rto.Seconds())
+	m.DrillRPO.WithLabelValues(cluster).Set(rpo.Seconds())
+}
+
+// observeRestore records a finished base restore of plain bytes.
+func (m *Metrics) observeRestore(cluster string, plain int64, took time.Duration) {
+	if m == nil || took <= 0 {
+		return
+	}
+	m.RestoreThroughput.WithLabelValues(cluster).Set(float64(plain) / took.Seconds())
+}
+
+// observeNodeLag records a probed node's replication lag and, on a
+// primary, its WAL archive backlog; a series whose node changed role is
+// removed rather than left at its last value.
+func (m *Metrics) observeNodeLag(cluster string, h schemas.NodeHealth) {
+	if m == nil {
+		return
+	}
+	if h.LagSeconds != nil {
+		m.LagSeconds.WithLabelValues(cluster, h.Name).Set(*h.LagSeconds)
+	} else {
+		m.LagSeconds.DeleteLabelValues(cluster, h.Name)
+	}
+	if a := h.WALArchive; a != nil && a.Error == "" {
+		m.WALArchiveLag.WithLabelValues(cluster, h.Name).Set(a.OldestSeconds)
+		m.WALArchivePending.WithLabelValues(cluster, h.Name).Set(float64(a.Pending))
+	} else {
+		m.WALArchiveLag.DeleteLabelValues(cluster, h.Name)
+		m.WALArchivePending.DeleteLabelValues(cluster, h.Name)
+	}
+}

@@ -1,0 +1,258 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// failoverHarness records the order of the steps a Failover took.
+type failoverHarness struct {
+	env   *testsuite.TestWorkflowEnvironment
+	mu    sync.Mutex
+	calls []string
+	// Tests replace these to change what the cluster looks like.
+	probe   func(region string) schemas.ProbeRegionResult
+	fence   func() schemas.FenceNodeResult
+	routing schemas.ReadRoutingResult
+	promote func()
+}
+
+func (h *failoverHarness) called(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, name)
+}
+
+func failedPrimaryProbe(region string) schemas.ProbeRegionResult {
+	if region == "region-a" {
+		return schemas.ProbeRegionResult{Region: region, Nodes: []schemas.NodeHealth{
+			{Name: "pg-a1", Kind: schemas.KindPostgres, Region: region, Role: schemas.RoleUnknown, Error: "connection refused"},
+			{Name: "pg-a2", Kind: schemas.KindPostgres, Region: region, Role: schemas.RoleReplica, ReceivedLSN: "0/3000200", Timeline: 1},
+		}}
+	}
+	return schemas.ProbeRegionResult{Region: region, Nodes: []schemas.NodeHealth{
+		{Name: "pg-b1", Kind: schemas.KindPostgres, Region: region, Role: schemas.RoleReplica, ReceivedLSN: "0/3000300", Timeline: 1},
+	}}
+}
+
+func newFailoverEnv(t *testing.T) *failoverHarness {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(Failover)
+	env.RegisterActivity(&activities.Cluster{})
+	env.RegisterActivity(&activities.Probe{})
+	env.RegisterActivity(&activities.Routing{})
+	env.RegisterActivity(&activities.Nodes{})
+	h := &failoverHarness{env: env, probe: failedPrimaryProbe, promote: func() {},
+		fence: func() schemas.FenceNodeResult {
+			return schemas.FenceNodeResult{Fenced: true, How: schemas.FencedNotRunning}
+		}}
+	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: twoRegions()}, nil)
+	env.OnActivity("ProbeRegion", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
+		return h.probe(in.Region), nil
+	})
+	env.OnActivity("ReadRouting", mock.Anything, mock.Anything).Return(func(context.Context, schemas.ReadRoutingInput) (schemas.ReadRoutingResult, error) {
+		return h.routing, nil
+	})
+	env.OnActivity("ConfirmDown", mock.Anything, mock.Anything).Return(func(context.Context, schemas.ConfirmDownInput) (schemas.ConfirmDownResult, error) {
+		h.called("confirm")
+		return schemas.ConfirmDownResult{Down: true, Detail: "connection refused"}, nil
+	})
+	env.OnActivity("BumpEpoch", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.BumpEpochInput) (schemas.BumpEpochResult, error) {
+		h.called("bump")
+		return schemas.BumpEpochResult{Record: schemas.RoutingRecord{Cluster: in.Cluster, Epoch: in.Epoch + 1, Fenced: in.Failed}}, nil
+	})
+	env.OnActivity("FenceNode", mock.Anything, mock.Anything).Return(func(context.Context, schemas.FenceNodeInput) (schemas.FenceNodeResult, error) {
+		h.called("fence")
+		return h.fence(), nil
+	})
+	env.OnActivity("Promote", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.PromoteInput) (schemas.PromoteResult, error) {
+		h.called("promote " + in.Node)
+		h.promote()
+		return schemas.PromoteResult{Timeline: 2, LSN: "0/3000400"}, nil
+	})
+	env.OnActivity("Repoint", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.RepointInput) (schemas.RepointResult, error) {
+		h.called("repoint " + in.Node + " to " + in.Primary)
+		return schemas.RepointResult{Changed: true}, nil
+	})
+	env.OnActivity("PublishPrimary", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.PublishPrimaryInput) (schemas.PublishPrimaryResult, error) {
+		h.called("publish " + in.Primary)
+		return schemas.PublishPrimaryResult{Record: schemas.RoutingRecord{Epoch: in.Epoch, Primary: in.Primary}}, nil
+	})
+	env.OnActivity("VerifyWrite", mock.Anything, mock.Anything).Return(func(context.Context, schemas.VerifyWriteInput) (schemas.VerifyWriteResult, error) {
+		h.called("verify")
+		return schemas.VerifyWriteResult{LSN: "0/3000500"}, nil
+	})
+	env.OnActivity("RecordEvent", mock.Anything, mock.Anything).Return(func(context.Context, schemas.RecordEventInput) (schemas.RecordEventResult, error) {
+		h.called("record")
+		return schemas.RecordEventResult{}, nil
+	})
+	env.OnActivity("UnfenceNode", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.UnfenceNodeInput) (schemas.UnfenceNodeResult, error) {
+		h.called("unfence " + in.Node)
+		return schemas.UnfenceNodeResult{Writable: true}, nil
+	})
+	return h
+}
+
+var failedA1 = schemas.FailoverInput{Cluster: "dev", Failed: "pg-a1", Epoch: 1, LastPrimaryLSN: "0/3000200", Synchronous: []string{"pg-a2"}}
+
+func TestFailover_PromotesSyncStandbyInOrderAndFencesFirst(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"confirm", "bump", "fence", "promote pg-a2", "repoint pg-b1 to pg-a2", "publish pg-a2", "verify", "record"}
+	if !slices.Equal(h.calls, want) {
+		t.Errorf("steps\n got %v\nwant %v", h.calls, want)
+	}
+	if got.Promoted != "pg-a2" || got.Epoch != 2 || got.Fenced != schemas.FencedNotRunning || got.Verified != "0/3000500" {
+		t.Errorf("result %+v", got)
+	}
+}
+
+func TestFailover_TwoRegionsConfirmingSkipsTheSecondOpinion(t *testing.T) {
+	h := newFailoverEnv(t)
+	in := failedA1
+	in.ConfirmedBy = []string{"region-a", "region-b"}
+	h.env.ExecuteWorkflow(Failover, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(h.calls, "confirm") {
+		t.Error("asked for a second opinion the probes had given")
+	}
+}
+
+func TestFailover_DetectionsJoinTheRun(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.fence = func() schemas.FenceNodeResult { return schemas.FenceNodeResult{How: schemas.FencedNone} }
+	h.routing = schemas.ReadRoutingResult{Found: true, LeaseRemaining: 5 * time.Second}
+	for _, at := range []time.Duration{0, time.Second} {
+		h.env.RegisterDelayedCallback(func() {
+			h.env.SignalWorkflow(schemas.SignalFailoverDetected, schemas.FailoverDetected{Region: "region-b"})
+		}, at)
+	}
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Detections != 2 {
+		t.Errorf("detections %d, want 2", got.Detections)
+	}
+}
+
+func TestFailover_UnreachableOldPrimaryWaitsOutItsLease(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.fence = func() schemas.FenceNodeResult { return schemas.FenceNodeResult{How: schemas.FencedNone} }
+	h.routing = schemas.ReadRoutingResult{Found: true, LeaseRemaining: 7 * time.Second}
+	var promotedAt time.Time
+	h.promote = func() { promotedAt = h.env.Now() }
+	start := h.env.Now()
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if waited := promotedAt.Sub(start); waited < 7*time.Second {
+		t.Errorf("promoted %s after start, before the old primary's lease ran out (7s)", waited)
+	}
+	if got.Fenced != "lease expired" {
+		t.Errorf("fenced %q, want lease expired", got.Fenced)
+	}
+}
+
+func TestFailover_NoCandidateUndoesTheFenceAndEpoch(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.probe = func(region string) schemas.ProbeRegionResult {
+		r := failedPrimaryProbe(region)
+		for i := range r.Nodes {
+			r.Nodes[i].ReceivedLSN = "0/1000000" // 32 MiB behind
+		}
+		return r
+	}
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var appErr *temporal.ApplicationError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != schemas.ErrNoCandidate {
+		t.Fatalf("error %v, want NoCandidate", err)
+	}
+	want := []string{"confirm", "bump", "fence", "unfence pg-a1", "publish pg-a1"}
+	if !slices.Equal(h.calls, want) {
+		t.Errorf("steps\n got %v\nwant %v (compensations newest first)", h.calls, want)
+	}
+}
+
+func TestFailover_ForcePromotesALaggingReplica(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.probe = func(region string) schemas.ProbeRegionResult {
+		r := failedPrimaryProbe(region)
+		for i := range r.Nodes {
+			r.Nodes[i].ReceivedLSN = "0/1000000" // 32 MiB behind
+		}
+		return r
+	}
+	in := failedA1
+	in.Force = true
+	h.env.ExecuteWorkflow(Failover, in)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Candidate.LossBytes != 0x2000200 {
+		t.Errorf("loss estimate %d, want %d", got.Candidate.LossBytes, 0x2000200)
+	}
+}
+
+func TestFailover_AdoptsANodeAnEarlierAttemptPromoted(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.probe = func(region string) schemas.ProbeRegionResult {
+		r := failedPrimaryProbe(region)
+		if region == "region-b" {
+			r.Nodes[0].Role = schemas.RolePrimary
+		}
+		return r
+	}
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Promoted != "pg-b1" {
+		t.Errorf("promoted %s, want pg-b1, the primary an earlier attempt made", got.Promoted)
+	}
+}
+
+func TestFailover_RejectsBadInputNamingTheField(t *testing.T) {
+	tests := []struct {
+		change func(*schemas.FailoverInput)
+		field  string
+	}{
+		{func(in *schemas.FailoverInput) { in.Cluster = "" }, "cluster"},
+		{func(in *schemas.FailoverInput) { in.Failed = "" }, "failed"},
+		{func(in *schemas.FailoverInput) { in.Epoch = 0 }, "epoch"},
+		{func(in *schemas.FailoverInput) { in.LastPrimaryLSN = "nope" }, "last_primary_lsn"},
+		{func(in *schemas.FailoverInput) { in.Failed = "redis-a1" }, "failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			h := newFailoverEnv(t)
+			in := failedA1
+			tt.change(&in)
+			h.env.ExecuteWorkflow(Failover, in)
+			assertInvalidInput(t, h.env.GetWorkflowError(), tt.field)
+		})
+	}
+}

@@ -1,0 +1,336 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// probeScript plays one region's probe: each call returns the next
+// judgement after its delay on the workflow clock; past the end, the probe
+// stays quiet for its whole wait.
+type probeScript struct {
+	mu    sync.Mutex
+	steps []probeStep
+	calls int
+	known []map[string]schemas.Observation
+	world map[string]schemas.Observation
+}
+
+type probeStep struct {
+	after time.Duration
+	obs   []schemas.Observation
+}
+
+func (p *probeScript) next(in schemas.MonitorProbeInput) (time.Duration, schemas.MonitorProbeResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.known = append(p.known, in.Known)
+	if p.world == nil {
+		p.world = map[string]schemas.Observation{}
+	}
+	var after time.Duration = probeMaxWait
+	if i := p.calls; i < len(p.steps) {
+		after = p.steps[i].after
+		for _, o := range p.steps[i].obs {
+			o.From = in.Region
+			p.world[o.Name] = o
+		}
+	}
+	p.calls++
+	// Like the real probe: the whole judgement, and what differs from Known.
+	res := schemas.MonitorProbeResult{Region: in.Region, Observations: maps.Clone(p.world)}
+	for name, o := range p.world {
+		if k, ok := in.Known[name]; !ok || k.State != o.State || k.Role != o.Role {
+			res.Changed = append(res.Changed, name)
+		}
+	}
+	slices.Sort(res.Changed)
+	return after, res
+}
+
+func pgObs(name, region, role, state string) schemas.Observation {
+	o := schemas.Observation{Name: name, Kind: schemas.KindPostgres, Region: region, Role: role, State: state, Timeline: 1}
+	if role == schemas.RolePrimary {
+		o.CurrentLSN, o.Synchronous = "0/3000200", []string{"pg-a2"}
+	}
+	if state == schemas.StateFailed || state == schemas.StateSuspect {
+		o.Role, o.Error = "", "connection refused"
+		o.Failures = 1
+		if state == schemas.StateFailed {
+			o.Failures = 3
+		}
+		o.CurrentLSN, o.Synchronous = "0/3000200", []string{"pg-a2"}
+	}
+	return o
+}
+
+func healthyA() []schemas.Observation {
+	return []schemas.Observation{
+		pgObs("pg-a1", "region-a", schemas.RolePrimary, schemas.StateHealthy),
+		pgObs("pg-a2", "region-a", schemas.RoleReplica, schemas.StateHealthy),
+	}
+}
+
+func healthyB() []schemas.Observation {
+	return []schemas.Observation{
+		pgObs("pg-b1", "region-b", schemas.RoleReplica, schemas.StateHealthy),
+		pgObs("pg-a1", "region-a", schemas.RolePrimary, schemas.StateHealthy),
+	}
+}
+
+type monitorHarness struct {
+	env        *testsuite.TestWorkflowEnvironment
+	a, b       *probeScript
+	mu         sync.Mutex
+	detections []schemas.StartFailoverInput
+	alerts     []schemas.AlertInput
+}
+
+func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(HealthMonitor)
+	env.RegisterWorkflowWithOptions(func(workflow.Context, schemas.RejoinInput) (schemas.RejoinResult, error) {
+		return schemas.RejoinResult{}, nil
+	}, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
+	env.RegisterActivity(&activities.Cluster{})
+	env.RegisterActivity(&activities.Probe{})
+	env.RegisterActivity(&activities.Routing{})
+	env.RegisterActivity(&activities.Control{})
+	h := &monitorHarness{env: env, a: &probeScript{}, b: &probeScript{}}
+	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)
+	for _, p := range []struct {
+		region string
+		s      *probeScript
+	}{{"region-a", h.a}, {"region-b", h.b}} {
+		env.OnActivity("MonitorRegion", mock.Anything, mock.MatchedBy(func(in schemas.MonitorProbeInput) bool { return in.Region == p.region })).
+			AfterFn(func() time.Duration {
+				p.s.mu.Lock()
+				defer p.s.mu.Unlock()
+				if p.s.calls < len(p.s.steps) {
+					return p.s.steps[p.s.calls].after
+				}
+				return probeMaxWait
+			}).
+			Return(func(_ context.Context, in schemas.MonitorProbeInput) (schemas.MonitorProbeResult, error) {
+				_, res := p.s.next(in)
+				return res, nil
+			})
+	}
+	env.OnActivity("ReadRouting", mock.Anything, mock.Anything).Return(schemas.ReadRoutingResult{}, nil)
+	env.OnActivity("InitRouting", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.InitRoutingInput) (schemas.InitRoutingResult, error) {
+		return schemas.InitRoutingResult{Record: schemas.RoutingRecord{Cluster: in.Cluster, Epoch: 1, Primary: in.Primary}, Created: true}, nil
+	})
+	env.OnActivity("StartFailover", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.StartFailoverInput) (schemas.StartFailoverResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.detections = append(h.detections, in)
+		return schemas.StartFailoverResult{WorkflowID: schemas.FailoverWorkflowID(in.Failover.Cluster, in.Failover.Epoch)}, nil
+	})
+	env.OnActivity("Alert", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.AlertInput) (schemas.AlertResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.alerts = append(h.alerts, in)
+		return schemas.AlertResult{}, nil
+	})
+	env.OnActivity("RecordEvent", mock.Anything, mock.Anything).Return(schemas.RecordEventResult{}, nil)
+	env.OnActivity("PublishRedisMaster", mock.Anything, mock.Anything).Return(schemas.PublishRedisMasterResult{}, nil)
+	return h
+}
+
+// status queries the monitor at a moment of the workflow clock.
+func (h *monitorHarness) statusAt(t *testing.T, at time.Duration, got *schemas.MonitorState) {
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(schemas.QueryStatus)
+		if err != nil {
+			t.Errorf("query status: %v", err)
+			return
+		}
+		if err := v.Get(got); err != nil {
+			t.Errorf("decode status: %v", err)
+		}
+	}, at)
+}
+
+func (h *monitorHarness) run(t *testing.T, until time.Duration) {
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, until)
+	h.env.ExecuteWorkflow(HealthMonitor, schemas.MonitorInput{Cluster: "dev"})
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("monitor did not stop when cancelled")
+	}
+}
+
+func TestHealthMonitor_FailoverAtThresholdAndSecondDetectionJoins(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	h.a.steps = []probeStep{
+		{0, healthyA()},
+		{5 * time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateSuspect)}},
+		{2 * time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateFailed)}},
+	}
+	h.b.steps = []probeStep{
+		{0, healthyB()},
+		{8 * time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateFailed)}},
+	}
+	var during, after schemas.MonitorState
+	h.statusAt(t, 20*time.Second, &during)
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(schemas.SignalFailoverDone, schemas.FailoverDone{WorkflowID: "failover/dev/1", Epoch: 2, Promoted: "pg-a2"})
+	}, 30*time.Second)
+	h.statusAt(t, 40*time.Second, &after)
+	h.run(t, time.Minute)
+
+	if len(h.detections) != 2 {
+		t.Fatalf("%d detections signalled, want 2 (one per region): %+v", len(h.detections), h.detections)
+	}
+	for _, d := range h.detections {
+		if d.Failover.Epoch != 1 || d.Failover.Failed != "pg-a1" || !slices.Equal(d.Failover.Synchronous, []string{"pg-a2"}) ||
+			d.Failover.LastPrimaryLSN != "0/3000200" || d.Failover.Monitor == "" {
+			t.Errorf("detection %+v: want pg-a1 at epoch 1 with its sync standby and last LSN", d.Failover)
+		}
+	}
+	if h.detections[0].Detected.Region != "region-a" || h.detections[1].Detected.Region != "region-b" {
+		t.Errorf("detections from %s then %s, want region-a then region-b", h.detections[0].Detected.Region, h.detections[1].Detected.Region)
+	}
+	if during.Status != schemas.ClusterFailingOver || during.Failover == nil || during.Failover.WorkflowID != "failover/dev/1" {
+		t.Errorf("status during failover %q (%+v), want failing_over for failover/dev/1", during.Status, during.Failover)
+	}
+	if after.Primary != "pg-a2" || after.Epoch != 2 || after.Failover != nil || len(after.Events) != 1 {
+		t.Errorf("after: primary %s epoch %d failover %+v events %d; want pg-a2 at epoch 2 with one event", after.Primary, after.Epoch, after.Failover, len(after.Events))
+	}
+}
+
+func TestHealthMonitor_FlappingNodeNeverFailsOver(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	h.a.steps = []probeStep{{0, healthyA()}}
+	for range 5 {
+		h.a.steps = append(h.a.steps,
+			probeStep{time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateSuspect)}},
+			probeStep{time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", schemas.RolePrimary, schemas.StateHealthy)}})
+	}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	var got schemas.MonitorState
+	h.statusAt(t, 30*time.Second, &got)
+	h.run(t, time.Minute)
+	if len(h.detections) != 0 {
+		t.Errorf("a node that never failed 3 checks in a row started %d failovers", len(h.detections))
+	}
+	if got.Status != schemas.ClusterHealthy || got.Primary != "pg-a1" {
+		t.Errorf("status %q primary %q, want healthy with pg-a1", got.Status, got.Primary)
+	}
+	if c := got.Components["pg-a1"]; schemas.CircuitOf(c.State) != schemas.CircuitClosed {
+		t.Errorf("pg-a1 circuit %s, want closed", schemas.CircuitOf(c.State))
+	}
+}
+
+func TestHealthMonitor_RTOBreachEscalates(t *testing.T) {
+	topo := twoRegions()
+	topo.Targets.RTO = schemas.Duration(30 * time.Second)
+	h := newMonitorEnv(t, topo)
+	h.a.steps = []probeStep{{0, healthyA()}, {3 * time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateFailed)}}}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	var before, breached schemas.MonitorState
+	h.statusAt(t, 20*time.Second, &before)
+	h.statusAt(t, 40*time.Second, &breached)
+	h.run(t, time.Minute)
+	if before.Status != schemas.ClusterFailingOver {
+		t.Errorf("status before the RTO %q, want failing_over", before.Status)
+	}
+	if breached.Status != schemas.ClusterRTOBreached {
+		t.Errorf("status after the RTO %q, want rto_breached", breached.Status)
+	}
+	if !slices.ContainsFunc(h.alerts, func(a schemas.AlertInput) bool { return a.Kind == "rto_breached" && a.Severity == "critical" }) {
+		t.Errorf("alerts %+v: want a critical rto_breached alert", h.alerts)
+	}
+}
+
+func TestHealthMonitor_PauseHoldsFailoverUntilResume(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	h.a.steps = []probeStep{{0, healthyA()}, {10 * time.Second, []schemas.Observation{pgObs("pg-a1", "region-a", "", schemas.StateFailed)}}}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(schemas.SignalPause, schemas.PauseRequest{Owner: schemas.OwnerOperator, Reason: "maintenance"})
+	}, 5*time.Second)
+	var paused schemas.MonitorState
+	h.statusAt(t, 20*time.Second, &paused)
+	h.env.RegisterDelayedCallback(func() {
+		if len(h.detections) != 0 {
+			t.Errorf("a paused monitor started a failover")
+		}
+		h.env.SignalWorkflow(schemas.SignalResume, schemas.PauseRequest{Owner: schemas.OwnerOperator})
+	}, 30*time.Second)
+	h.run(t, time.Minute)
+	if paused.Status != schemas.ClusterPaused || paused.PausedBy[schemas.OwnerOperator] != "maintenance" {
+		t.Errorf("status %q paused by %v, want paused by the operator", paused.Status, paused.PausedBy)
+	}
+	if len(h.detections) != 1 {
+		t.Errorf("%d failovers after resume, want 1", len(h.detections))
+	}
+}
+
+func TestHealthMonitor_ContinueAsNewKeepsState(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", schemas.RoleReplica, schemas.StateSuspect)}}}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SignalWorkflow(schemas.SignalPause, schemas.PauseRequest{Owner: schemas.OwnerOperator})
+	}, 2*time.Second)
+	h.env.RegisterDelayedCallback(func() { h.env.SetContinueAsNewSuggested(true) }, 3*time.Second)
+	h.env.ExecuteWorkflow(HealthMonitor, schemas.MonitorInput{Cluster: "dev"})
+	err := h.env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errorsAs(err, &can) {
+		t.Fatalf("monitor ended with %v, want continue-as-new", err)
+	}
+	var next schemas.MonitorInput
+	if err := decodeContinueInput(can, &next); err != nil {
+		t.Fatal(err)
+	}
+	st := next.State
+	if st == nil || st.Primary != "pg-a1" || st.Epoch != 1 || !st.Paused || st.Runs != 1 || st.Components["pg-a2"].State != schemas.StateSuspect {
+		t.Fatalf("carried state %+v: want primary pg-a1, epoch 1, paused, pg-a2 suspect", st)
+	}
+	// The next run resumes from it: its probes are told what was known.
+	h2 := newMonitorEnv(t, twoRegions())
+	h2.env.RegisterDelayedCallback(h2.env.CancelWorkflow, probeMaxWait+time.Minute)
+	h2.env.ExecuteWorkflow(HealthMonitor, next)
+	if len(h2.a.known) == 0 || h2.a.known[0]["pg-a1"].Role != schemas.RolePrimary {
+		t.Errorf("the continued run's probe was not given the known state: %+v", h2.a.known)
+	}
+}
+
+func TestHealthMonitor_RejectsMissingCluster(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	h.env.ExecuteWorkflow(HealthMonitor, schemas.MonitorInput{})
+	assertInvalidInput(t, h.env.GetWorkflowError(), "cluster")
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func decodeContinueInput(can *workflow.ContinueAsNewError, out any) error {
+	return converter.GetDefaultDataConverter().FromPayloads(can.Input, out)
+}
+
+// assertInvalidInput checks that err is a non-retryable InvalidInput error
+// naming field.
+func assertInvalidInput(t *testing.T, err error, field string) {
+	t.Helper()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != schemas.ErrInvalidInput || !appErr.NonRetryable() || !strings.Contains(err.Error(), field+":") {
+		t.Errorf("error = %v, want a non-retryable InvalidInput naming %s", err, field)
+	}
+}
