@@ -33,6 +33,15 @@ usage:
   lifeboat schedules list [CLUSTER]   print schedules: interval, next runs, last run, paused
   lifeboat restore CLUSTER --target-dir DIR --port N [--backup ID|latest] [--until RFC3339] [--region R] [--json]
                                       restore a database backup (PITR with --until) as a running server
+  lifeboat monitor CLUSTER            start the cluster's HealthMonitor (no-op when it runs)
+  lifeboat status CLUSTER [--json]    the monitor's view: each component's state, circuit, latency, lag
+  lifeboat pause CLUSTER [--reason R] / lifeboat resume CLUSTER
+                                      hold or release automatic failover
+  lifeboat history CLUSTER [--json]   failovers, switchovers and rejoins with their timings and epochs
+  lifeboat switchover CLUSTER --to NODE
+                                      planned, lossless move of the primary role
+  lifeboat failover CLUSTER [--force] [--region R]
+                                      fail over by hand; --force promotes a lagging replica, showing the loss
   lifeboat codec-server --ui-origin URL [--listen HOST:PORT]
                                       serve the payload codec (/encode, /decode) to the Web UI of that origin
   lifeboat codec-key [ID]             print a new key for LIFEBOAT_CODEC_KEYS
@@ -89,6 +98,20 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return schedules(args[1:], stdout)
 	case "restore":
 		return restore(args[1:], stdout)
+	case "monitor":
+		return monitorStart(args[1:], stdout)
+	case "status":
+		return status(args[1:], stdout)
+	case "pause":
+		return pauseResume(schemas.SignalPause)(args[1:], stdout)
+	case "resume":
+		return pauseResume(schemas.SignalResume)(args[1:], stdout)
+	case "history":
+		return history(args[1:], stdout)
+	case "switchover":
+		return switchover(args[1:], stdout)
+	case "failover":
+		return failoverCmd(args[1:], stdout)
 	case "codec-server":
 		return codecServer(args[1:], stderr)
 	case "codec-key":
