@@ -114,6 +114,7 @@ func (p *Probe) observe(h schemas.NodeHealth, took time.Duration) {
 	for _, s := range h.Standbys {
 		p.Metrics.LagBytes.WithLabelValues(cluster, s.ApplicationName).Set(float64(s.ReplayLagBytes))
 	}
+	p.Metrics.observeNodeLag(cluster, h)
 }
 
 // StoreNodeName names the object store in health reports.

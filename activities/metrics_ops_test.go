@@ -1,0 +1,87 @@
+package activities
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+func TestProbeObserve_LagAndArchiveFollowTheNodesRole(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	p := &Probe{Topology: &schemas.Topology{Cluster: "dev"}, Metrics: m}
+	lag := 2.5
+	p.observe(schemas.NodeHealth{Name: "pg-a2", Kind: schemas.KindPostgres, Role: schemas.RoleReplica, LagSeconds: &lag}, time.Millisecond)
+	p.observe(schemas.NodeHealth{Name: "pg-a1", Kind: schemas.KindPostgres, Role: schemas.RolePrimary,
+		WALArchive: &schemas.WALArchiveStatus{Pending: 3, OldestSeconds: 42}}, time.Millisecond)
+	got := gather(t, multi{m.LagSeconds, m.WALArchiveLag, m.WALArchivePending})
+	want := map[string]float64{
+		"lifeboat_replication_lag_seconds{cluster=dev,node=pg-a2}":      2.5,
+		"lifeboat_wal_archive_lag_seconds{cluster=dev,node=pg-a1}":      42,
+		"lifeboat_wal_archive_pending_segments{cluster=dev,node=pg-a1}": 3,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+	// A failover swaps the roles: the old values must not linger.
+	p.observe(schemas.NodeHealth{Name: "pg-a2", Kind: schemas.KindPostgres, Role: schemas.RolePrimary,
+		WALArchive: &schemas.WALArchiveStatus{}}, time.Millisecond)
+	p.observe(schemas.NodeHealth{Name: "pg-a1", Kind: schemas.KindPostgres, Error: "connection refused"}, time.Millisecond)
+	got = gather(t, multi{m.LagSeconds, m.WALArchiveLag, m.WALArchivePending})
+	want = map[string]float64{
+		"lifeboat_wal_archive_lag_seconds{cluster=dev,node=pg-a2}":      0,
+		"lifeboat_wal_archive_pending_segments{cluster=dev,node=pg-a2}": 0,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after the swap got %v\nwant %v", got, want)
+	}
+}
+
+func TestMetrics_TargetsMonitorRoundAndDrill(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	m.SetTargets(&schemas.Topology{Cluster: "dev", Targets: schemas.Targets{RTO: schemas.Duration(2 * time.Minute), RPO: schemas.Duration(30 * time.Second)}})
+	m.ObserveMonitorRound("dev", "region-a", map[string]string{"pg-a1": schemas.StateSuspect}, time.Unix(1700000000, 0))
+	m.ObserveDrill("dev", false, 90*time.Second, 12*time.Second)
+	got := gather(t, multi{m.TargetRTO, m.TargetRPO, m.TargetMaxLag, m.ComponentState, m.MonitorLastRound, m.Drills, m.DrillRTO, m.DrillRPO})
+	for k, v := range map[string]float64{
+		"lifeboat_target_rto_seconds{cluster=dev}":                                   120,
+		"lifeboat_target_rpo_seconds{cluster=dev}":                                   30,
+		"lifeboat_target_max_lag_bytes{cluster=dev}":                                 float64(schemas.DefaultMaxLagBytes),
+		"lifeboat_component_state{cluster=dev,component=pg-a1,state=suspect}":        1,
+		"lifeboat_component_state{cluster=dev,component=pg-a1,state=healthy}":        0,
+		"lifeboat_monitor_last_round_timestamp_seconds{cluster=dev,region=region-a}": 1700000000,
+		"lifeboat_drills_total{cluster=dev,result=failed}":                           1,
+		"lifeboat_drills_total{cluster=dev,result=passed}":                           0,
+		"lifeboat_drill_rto_seconds{cluster=dev}":                                    90,
+		"lifeboat_drill_rpo_seconds{cluster=dev}":                                    12,
+	} {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if n := len(ComponentStates); got["lifeboat_component_state{cluster=dev,component=pg-a1,state=failed}"] != 0 || n < 4 {
+		t.Errorf("states: %v", ComponentStates)
+	}
+	var nilM *Metrics // activities without metrics call these too
+	nilM.ObserveDrill("dev", true, 0, 0)
+	nilM.ObserveMonitorRound("dev", "r", nil, time.Now())
+	nilM.SetTargets(&schemas.Topology{})
+}
+
+// multi collects several collectors as one.
+type multi []prometheus.Collector
+
+func (m multi) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m {
+		c.Describe(ch)
+	}
+}
+
+func (m multi) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m {
+		c.Collect(ch)
+	}
+}
