@@ -45,3 +45,25 @@ func noSuchBackup(cluster, what string, ids []string) error {
 		fmt.Sprintf("no such backup: %s of cluster %s has no manifest; the newest backups are: %s", what, cluster, list),
 		schemas.ErrNoSuchBackup, nil)
 }
+
+// epochMoved reports a routing record found at another epoch than the step
+// was given: another failover or switchover acted, and this one must stop.
+func epochMoved(cluster string, want, found int64, detail string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("routing record of %s is at epoch %d, not %d: %s; another failover or switchover acted (lifeboat history %s)",
+			cluster, found, want, detail, cluster),
+		schemas.ErrEpochMoved, nil)
+}
+
+// cannotRejoin reports a node that cannot be made to follow the primary
+// without an operator: the reason says what to do.
+func cannotRejoin(node, reason string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("%s cannot rejoin: %s", node, reason), schemas.ErrCannotRejoin, nil)
+}
+
+// noCandidate reports a failover with no replica fit to promote.
+func noCandidate(cluster, reason string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("no replica of %s can be promoted: %s", cluster, reason), schemas.ErrNoCandidate, nil)
+}

@@ -501,26 +501,13 @@ func (r *Restore) writeRecoveryConf(in schemas.StartRestoredInput, u pgos.User) 
 // restoreEnv is the environment of the restored postmaster: what its
 // restore_command needs to reach the store, and nothing of the caller's PG*.
 func (r *Restore) restoreEnv() ([]string, error) {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 	// wal-fetch reads from the replica when the primary fails, so it needs
 	// the credentials of both.
-	secrets := []*schemas.Secret{r.Topology.Backup.Store.AccessKey, r.Topology.Backup.Store.SecretKey}
-	if rs := r.Topology.Backup.Replica; rs != nil {
-		secrets = append(secrets, rs.AccessKey, rs.SecretKey)
+	creds, err := storeEnv(r.Topology, r.Clients.Secrets)
+	if err != nil {
+		return nil, err
 	}
-	seen := map[string]bool{}
-	for _, s := range secrets {
-		if s == nil || s.Env == "" || seen[s.Env] {
-			continue
-		}
-		seen[s.Env] = true
-		v, err := r.Clients.Secrets.Value(s)
-		if err != nil {
-			return nil, err
-		}
-		env = append(env, s.Env+"="+v)
-	}
-	return env, nil
+	return append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}, creds...), nil
 }
 
 // waitPromoted polls the restored server until it has left recovery. A
