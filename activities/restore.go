@@ -41,6 +41,8 @@ type Restore struct {
 	// runs `LifeboatBin wal-fetch --topology TopologyPath %f %p`.
 	LifeboatBin  string
 	TopologyPath string
+	// Metrics may be nil.
+	Metrics *Metrics
 }
 
 // FindBackup returns the manifest of a backup by ID, or of the newest one of
@@ -203,6 +205,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	if err := requireEmpty(in.DataDir); err != nil {
 		return schemas.RestoreBaseResult{}, err
 	}
+	start := time.Now()
 	ids, err := r.identities()
 	if err != nil {
 		return schemas.RestoreBaseResult{}, err
@@ -285,6 +288,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 		return res, err
 	}
 	res.Store = which
+	r.Metrics.observeRestore(in.Cluster, read.Load(), time.Since(start))
 	return res, nil
 }
 
