@@ -8,7 +8,7 @@ SCALE ?= 50
 N ?= 3
 GO_TEST_FLAGS ?=
 
-.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup
+.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup bench-failover
 
 all: build
 
@@ -64,6 +64,17 @@ bench: bench-backup
 bench-backup: deps build
 	go build -o $(BIN)/lifeboat-bench ./cmd/lifeboat-bench
 	$(BIN)/lifeboat-bench -scale $(SCALE) -runs $(N) $(if $(DROP),-drop)
+
+# bench-failover measures, on the running stack (`make dev`), ROUNDS
+# automatic failovers: SIGKILL of the primary's postmaster, time to the first
+# write the new primary acknowledges (a writer inserts every 10 ms through
+# the routing record), acknowledged writes lost, and the monitor's history
+# growth over IDLE on a quiet cluster. It leaves pg-a1 primary again.
+ROUNDS ?= 5
+IDLE ?= 10m
+bench-failover: deps build
+	go build -o $(BIN)/lifeboat-failbench ./cmd/lifeboat-failbench
+	$(BIN)/lifeboat-failbench -rounds $(ROUNDS) -idle $(IDLE)
 
 clean: down
 	rm -rf .dev bin

@@ -1,0 +1,404 @@
+// Package failbench measures automatic failover on the running local stack
+// (make bench-failover): a writer inserts a row every 10 ms through the
+// routing record, each round SIGKILLs the primary's postmaster, and the
+// time to the first write the new primary acknowledges is measured, with
+// every acknowledged write checked for on the new primary afterwards.
+package failbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/runnerhub/lifeboat/internal/devstack"
+	"github.com/runnerhub/lifeboat/internal/pgctl"
+	"github.com/runnerhub/lifeboat/internal/tclient"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Config says what to measure.
+type Config struct {
+	// Root is the checkout whose local stack runs (make dev).
+	Root string
+	// Rounds is how many failovers are measured.
+	Rounds int
+	// Idle is how long the monitor's history growth is watched on a quiet
+	// cluster.
+	Idle time.Duration
+	// Logf receives progress messages.
+	Logf func(format string, args ...any)
+}
+
+// writeEvery is the writer's pace.
+const writeEvery = 10 * time.Millisecond
+
+// roundTimeout bounds one failover, from the kill to the first write the
+// new primary acknowledges.
+const roundTimeout = 2 * time.Minute
+
+// settleTimeout bounds the wait for the cluster to be whole again after a
+// round: the old primary restarted, rejoined and streaming.
+const settleTimeout = 3 * time.Minute
+
+type run struct {
+	cfg     Config
+	topo    *schemas.Topology
+	env     map[string]string
+	tc      client.Client
+	rdb     *redis.Client
+	pgPass  string
+	writer  *writer
+	cluster string
+}
+
+// Run measures cfg.Rounds failovers and the idle history growth, and
+// prints name=value lines to out.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if cfg.Rounds < 1 {
+		return fmt.Errorf("rounds (%d) must be at least 1", cfg.Rounds)
+	}
+	stackCfg := devstack.DefaultConfig(cfg.Root)
+	stack, err := devstack.New(stackCfg)
+	if err != nil {
+		return err
+	}
+	if len(stack.Running()) == 0 {
+		return errors.New("the local stack is not running: start it with `make dev`")
+	}
+	topo, err := schemas.LoadTopology(stack.TopologyPath())
+	if err != nil {
+		return err
+	}
+	r := &run{cfg: cfg, topo: topo, env: map[string]string{}, cluster: topo.Cluster}
+	for _, kv := range stack.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		r.env[k] = v
+	}
+	r.pgPass = r.env[devstack.EnvPGPassword]
+	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
+	if err != nil {
+		return err
+	}
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if r.tc, err = client.Dial(opts); err != nil {
+		return fmt.Errorf("connect to temporal: %w", err)
+	}
+	defer r.tc.Close()
+	var sentinels []string
+	for _, reg := range topo.Regions {
+		for _, s := range reg.Sentinels {
+			sentinels = append(sentinels, s.Addr)
+		}
+	}
+	r.rdb = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: topo.Redis.MasterName, SentinelAddrs: sentinels})
+	defer r.rdb.Close()
+
+	if err := r.ensureMonitor(ctx); err != nil {
+		return err
+	}
+	if err := r.prepareTable(ctx); err != nil {
+		return err
+	}
+	wctx, stopWriter := context.WithCancel(ctx)
+	r.writer = &writer{run: r}
+	var wg sync.WaitGroup
+	wg.Go(func() { r.writer.loop(wctx) })
+	defer func() { stopWriter(); wg.Wait() }()
+
+	var times []float64
+	lost := 0
+	for i := range cfg.Rounds {
+		secs, missing, err := r.round(ctx, i+1)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", i+1, err)
+		}
+		times = append(times, secs)
+		lost += missing
+		cfg.Logf("round %d: first write on the new primary %.2fs after the kill; %d acknowledged writes missing", i+1, secs, missing)
+	}
+	stopWriter()
+	wg.Wait()
+
+	idle, window, err := r.idleEvents(ctx)
+	if err != nil {
+		return err
+	}
+	restoreErr := r.switchBack(ctx)
+
+	sorted := slices.Sorted(slices.Values(times))
+	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
+		cfg.Rounds, writeEvery, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(out, "# rounds_s=%s\n", joinFloats(times))
+	fmt.Fprintf(out, "failover_p50_s=%.2f\n", median(sorted))
+	fmt.Fprintf(out, "failover_max_s=%.2f\n", sorted[len(sorted)-1])
+	fmt.Fprintf(out, "lost_acked_writes=%d\n", lost)
+	fmt.Fprintf(out, "acked_writes=%d\n", r.writer.total())
+	fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", idle)
+	fmt.Fprintf(out, "# idle window %s; reference (defaults): Patroni 30 s leader key TTL, pg_auto_failover ~20 s to mark a node unhealthy, CloudNativePG CI budget 10 s\n", window)
+	return restoreErr
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func joinFloats(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// ensureMonitor starts the cluster's HealthMonitor if it does not run, and
+// waits until it knows a primary and reports the cluster healthy.
+func (r *run) ensureMonitor(ctx context.Context) error {
+	id := schemas.MonitorWorkflowID(r.cluster)
+	if _, err := r.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: schemas.GlobalTaskQueue, WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, schemas.HealthMonitorWorkflow, schemas.MonitorInput{Cluster: r.cluster}); err != nil {
+		return fmt.Errorf("start %s: %w", id, err)
+	}
+	_, err := r.waitStatus(ctx, time.Minute, "the monitor reports the cluster healthy", func(st schemas.MonitorState) bool {
+		return st.Status == schemas.ClusterHealthy && st.Primary != ""
+	})
+	return err
+}
+
+func (r *run) status(ctx context.Context) (schemas.MonitorState, error) {
+	var st schemas.MonitorState
+	v, err := r.tc.QueryWorkflow(ctx, schemas.MonitorWorkflowID(r.cluster), "", schemas.QueryStatus)
+	if err != nil {
+		return st, err
+	}
+	return st, v.Get(&st)
+}
+
+func (r *run) waitStatus(ctx context.Context, timeout time.Duration, what string, ok func(schemas.MonitorState) bool) (schemas.MonitorState, error) {
+	deadline := time.Now().Add(timeout)
+	var last schemas.MonitorState
+	var lastErr error
+	for time.Now().Before(deadline) {
+		st, err := r.status(ctx)
+		if err == nil && ok(st) {
+			return st, nil
+		}
+		last, lastErr = st, err
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return last, fmt.Errorf("waited %s for %s: status %q, problems %v, error %v", timeout, what, last.Status, last.Problems, lastErr)
+}
+
+func (r *run) routing(ctx context.Context) (schemas.RoutingRecord, error) {
+	var rec schemas.RoutingRecord
+	b, err := r.rdb.Get(ctx, schemas.RoutingKey(r.cluster)).Bytes()
+	if err != nil {
+		return rec, err
+	}
+	return rec, json.Unmarshal(b, &rec)
+}
+
+func (r *run) connect(ctx context.Context, addr string) (*pgx.Conn, error) {
+	host, port, _ := strings.Cut(addr, ":")
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%s user=%s dbname=postgres sslmode=disable connect_timeout=1", host, port, devstack.PGUser))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Password = r.pgPass
+	return pgx.ConnectConfig(ctx, cfg)
+}
+
+func (r *run) prepareTable(ctx context.Context) error {
+	rec, err := r.routing(ctx)
+	if err != nil {
+		return fmt.Errorf("read the routing record: %w", err)
+	}
+	conn, err := r.connect(ctx, rec.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS lifeboat_bench;
+		DROP TABLE IF EXISTS lifeboat_bench.failover_writes;
+		CREATE TABLE lifeboat_bench.failover_writes (round int, seq int, node text, epoch bigint, PRIMARY KEY (round, seq))`)
+	return err
+}
+
+// round kills the primary and measures until the new one acknowledges a
+// write; then it restarts the old primary (as systemd would), waits for the
+// cluster to be whole, and counts the round's acknowledged writes missing
+// on the new primary.
+func (r *run) round(ctx context.Context, n int) (float64, int, error) {
+	st, err := r.waitStatus(ctx, settleTimeout, "a healthy cluster before the round", func(st schemas.MonitorState) bool {
+		return st.Status == schemas.ClusterHealthy && st.Primary != "" && len(st.Rejoining) == 0
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	old := st.Primary
+	node, ok := r.topo.PostgresNode(old)
+	if !ok || node.DataDir == "" {
+		return 0, 0, fmt.Errorf("primary %s has no data_dir in the topology", old)
+	}
+	r.writer.setRound(n)
+	if err := r.writer.waitAck(ctx, n, "", 10*time.Second); err != nil {
+		return 0, 0, fmt.Errorf("the writer does not write before the kill: %w", err)
+	}
+	pid, err := postmasterPID(node.DataDir)
+	if err != nil {
+		return 0, 0, err
+	}
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return 0, 0, fmt.Errorf("kill the postmaster of %s (pid %d): %w", old, pid, err)
+	}
+	r.cfg.Logf("round %d: killed %s (postmaster %d)", n, old, pid)
+	first, err := r.writer.firstAckAfter(ctx, n, old, killed, roundTimeout)
+	if err != nil {
+		return 0, 0, err
+	}
+	secs := first.Sub(killed).Seconds()
+
+	// The old primary's host restarts it; it comes back as a standby (the
+	// fence marked it) and the monitor rejoins it.
+	d := pgctl.Dir{Path: node.DataDir, Bin: r.topo.Failover.PGBin}
+	opts, _ := d.SavedOptions()
+	logFile := node.LogFile
+	if logFile == "" {
+		logFile = filepath.Join(filepath.Dir(node.DataDir), old+".log")
+	}
+	if err := d.Start(ctx, logFile, opts, nil); err != nil {
+		return 0, 0, fmt.Errorf("restart %s: %w", old, err)
+	}
+	if _, err := r.waitStatus(ctx, settleTimeout, old+" rejoined and the cluster healthy", func(st schemas.MonitorState) bool {
+		c := st.Components[old]
+		return st.Status == schemas.ClusterHealthy && st.Primary != old && c.Role == schemas.RoleReplica && c.Error == "" && len(st.Rejoining) == 0
+	}); err != nil {
+		return secs, 0, err
+	}
+	missing, err := r.missing(ctx, n)
+	return secs, missing, err
+}
+
+// missing counts the round's acknowledged writes absent from the primary.
+func (r *run) missing(ctx context.Context, round int) (int, error) {
+	rec, err := r.routing(ctx)
+	if err != nil {
+		return 0, err
+	}
+	conn, err := r.connect(ctx, rec.Addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT seq FROM lifeboat_bench.failover_writes WHERE round = $1`, round)
+	if err != nil {
+		return 0, err
+	}
+	present := map[int]bool{}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return 0, err
+	}
+	for _, s := range seqs {
+		present[s] = true
+	}
+	lost := 0
+	for _, a := range r.writer.acksOf(round) {
+		if !present[a.seq] {
+			lost++
+			r.cfg.Logf("round %d: write %d acknowledged by %s at epoch %d is missing on %s", round, a.seq, a.node, a.epoch, rec.Primary)
+		}
+	}
+	return lost, nil
+}
+
+// idleEvents measures how fast the monitor's history grows on a quiet
+// cluster, per hour.
+func (r *run) idleEvents(ctx context.Context) (float64, time.Duration, error) {
+	if _, err := r.waitStatus(ctx, settleTimeout, "a healthy cluster before the idle window", func(st schemas.MonitorState) bool {
+		return st.Status == schemas.ClusterHealthy
+	}); err != nil {
+		return 0, 0, err
+	}
+	length := func() (int64, string, error) {
+		d, err := r.tc.DescribeWorkflowExecution(ctx, schemas.MonitorWorkflowID(r.cluster), "")
+		if err != nil {
+			return 0, "", err
+		}
+		info := d.GetWorkflowExecutionInfo()
+		return info.GetHistoryLength(), info.GetExecution().GetRunId(), nil
+	}
+	before, run1, err := length()
+	if err != nil {
+		return 0, 0, err
+	}
+	r.cfg.Logf("watching the monitor's history for %s on a quiet cluster", r.cfg.Idle)
+	start := time.Now()
+	select {
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	case <-time.After(r.cfg.Idle):
+	}
+	after, run2, err := length()
+	if err != nil {
+		return 0, 0, err
+	}
+	if run1 != run2 {
+		return 0, 0, errors.New("the monitor continued as new during the idle window; run the benchmark again")
+	}
+	window := time.Since(start)
+	return float64(after-before) * float64(time.Hour) / float64(window), window.Round(time.Second), nil
+}
+
+// switchBack puts the primary role back on the node that had it in the
+// stack's usual layout, by a switchover, so the stack is left as found.
+func (r *run) switchBack(ctx context.Context) error {
+	usual := r.topo.Regions[0].Postgres[0].Name
+	st, err := r.status(ctx)
+	if err != nil || st.Primary == usual {
+		return err
+	}
+	r.cfg.Logf("switching the primary back to %s", usual)
+	run, err := r.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: schemas.SwitchoverWorkflowID(r.cluster), TaskQueue: schemas.GlobalTaskQueue,
+	}, schemas.SwitchoverWorkflow, schemas.SwitchoverInput{Cluster: r.cluster, Candidate: usual})
+	if err != nil {
+		return err
+	}
+	return run.Get(ctx, nil)
+}
+
+func postmasterPID(dataDir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("read the postmaster's pid: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return strconv.Atoi(strings.TrimSpace(first))
+}
