@@ -18,6 +18,8 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: schemas.BackupWorkflow})
 	r.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
 	r.RegisterWorkflowWithOptions(Restore, workflow.RegisterOptions{Name: schemas.RestoreWorkflow})
+	r.RegisterWorkflowWithOptions(FileSync, workflow.RegisterOptions{Name: schemas.FileSyncWorkflow})
+	r.RegisterWorkflowWithOptions(VerifyFiles, workflow.RegisterOptions{Name: schemas.VerifyFilesWorkflow})
 	r.RegisterWorkflowWithOptions(HealthMonitor, workflow.RegisterOptions{Name: schemas.HealthMonitorWorkflow})
 	r.RegisterWorkflowWithOptions(Failover, workflow.RegisterOptions{Name: schemas.FailoverWorkflow})
 	r.RegisterWorkflowWithOptions(Switchover, workflow.RegisterOptions{Name: schemas.SwitchoverWorkflow})
