@@ -120,11 +120,14 @@ func run(cfg config) error {
 	clients := &activities.Clients{Topology: topo}
 	defer clients.Close()
 	probe := &activities.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
+	probe.Metrics.SetTargets(topo)
 
 	backup := &activities.Backup{Topology: topo, Clients: clients, Logger: logger,
 		Level: cfg.zstdLevel, Concurrency: cfg.zstdThreads}
 	restore := &activities.Restore{Topology: topo, Clients: clients, Logger: logger,
-		LifeboatBin: cfg.lifeboatBin, TopologyPath: cfg.topology}
+		LifeboatBin: cfg.lifeboatBin, TopologyPath: cfg.topology, Metrics: probe.Metrics}
+	// Every worker reports the cluster's newest backups, read from the store.
+	reg.MustRegister(activities.BackupCollector(backup))
 
 	// Heartbeats reach the server every 5 s at most, so the Web UI and
 	// `lifeboat backup --wait` show progress that moves.
@@ -154,7 +157,7 @@ func run(cfg config) error {
 		defer w.Stop()
 	}
 	ready.Store(true)
-	logger.Info("worker started", zap.String("listen", cfg.listen),
+	logger.Info("worker started", zap.String("listen", cfg.listen), zap.Bool("payload_codec", cfg.temporal.CodecKeys != ""),
 		zap.Strings("task_queues", []string{schemas.GlobalTaskQueue, schemas.RegionTaskQueue(cfg.region)}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
