@@ -96,6 +96,10 @@ func (m *Metrics) SetTargets(topo *schemas.Topology) {
 	for _, r := range []string{DrillPassed, DrillFailed} {
 		m.Drills.WithLabelValues(c, r)
 	}
+	// The HA events the alert rules count with increase(), from zero.
+	m.HAEvents.WithLabelValues(c, schemas.EventFailover, "succeeded")
+	m.HAEvents.WithLabelValues(c, schemas.EventFailover, "failed")
+	m.HAEvents.WithLabelValues(c, schemas.EventRTOBreach, "escalated")
 }
 
 // ObserveMonitorRound records a round of the health monitor's probe of a

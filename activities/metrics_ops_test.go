@@ -45,7 +45,7 @@ func TestMetrics_TargetsMonitorRoundAndDrill(t *testing.T) {
 	m.SetTargets(&schemas.Topology{Cluster: "dev", Targets: schemas.Targets{RTO: schemas.Duration(2 * time.Minute), RPO: schemas.Duration(30 * time.Second)}})
 	m.ObserveMonitorRound("dev", "region-a", map[string]string{"pg-a1": schemas.StateSuspect}, time.Unix(1700000000, 0))
 	m.ObserveDrill("dev", false, 90*time.Second, 12*time.Second)
-	got := gather(t, multi{m.TargetRTO, m.TargetRPO, m.TargetMaxLag, m.ComponentState, m.MonitorLastRound, m.Drills, m.DrillRTO, m.DrillRPO})
+	got := gather(t, multi{m.TargetRTO, m.TargetRPO, m.TargetMaxLag, m.ComponentState, m.MonitorLastRound, m.Drills, m.DrillRTO, m.DrillRPO, m.HAEvents})
 	for k, v := range map[string]float64{
 		"lifeboat_target_rto_seconds{cluster=dev}":                                   120,
 		"lifeboat_target_rpo_seconds{cluster=dev}":                                   30,
@@ -57,6 +57,7 @@ func TestMetrics_TargetsMonitorRoundAndDrill(t *testing.T) {
 		"lifeboat_drills_total{cluster=dev,result=passed}":                           0,
 		"lifeboat_drill_rto_seconds{cluster=dev}":                                    90,
 		"lifeboat_drill_rpo_seconds{cluster=dev}":                                    12,
+		"lifeboat_ha_events_total{cluster=dev,kind=rto_breach,outcome=escalated}":    0,
 	} {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
