@@ -57,8 +57,10 @@ type RoutingRecord struct {
 	// Addr is the primary's host:port, so clients need no topology.
 	Addr string `json:"addr,omitempty"`
 	// Fenced is the node the last epoch bump took the primary role from.
-	Fenced    string    `json:"fenced,omitempty"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Fenced string `json:"fenced,omitempty"`
+	// RedisMaster is the Redis master (host:port) the sentinels agree on.
+	RedisMaster string    `json:"redis_master,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // RoutingKey is the Redis key of a cluster's routing record (a JSON string).

@@ -233,7 +233,15 @@ func (f *failover) fence(epoch int64) (string, error) {
 	var fenced schemas.FenceNodeResult
 	err := workflow.ExecuteActivity(ctx, nodes.FenceNode, schemas.FenceNodeInput{Cluster: f.in.Cluster, Node: f.in.Failed, Epoch: epoch}).Get(f.ctx, &fenced)
 	if err == nil && fenced.Fenced {
-		f.register("unfence "+f.in.Failed, func(ctx workflow.Context) error {
+		// The role goes back before the fence comes off: a node restarted
+		// while the record still says it was fenced is fenced again by its
+		// guard.
+		f.register("give the role back to "+f.in.Failed+" and unfence it", func(ctx workflow.Context) error {
+			if err := workflow.ExecuteActivity(f.globalCtx(ctx), routing.PublishPrimary, schemas.PublishPrimaryInput{
+				Cluster: f.in.Cluster, Epoch: epoch, Primary: f.in.Failed,
+			}).Get(ctx, nil); err != nil {
+				return err
+			}
 			return workflow.ExecuteActivity(f.regionalCtx(ctx, f.failedRegion), nodes.UnfenceNode, schemas.UnfenceNodeInput{
 				Cluster: f.in.Cluster, Node: f.in.Failed, How: fenced.How,
 			}).Get(ctx, nil)

@@ -97,7 +97,12 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 	}).Get(ctx, &fenced); err != nil {
 		return res, wrap(err, "stop "+old+" cleanly")
 	}
-	f.register("restart "+old+" as the primary", func(ctx workflow.Context) error {
+	f.register("give the role back to "+old+" and restart it", func(ctx workflow.Context) error {
+		if err := workflow.ExecuteActivity(f.globalCtx(ctx), routing.PublishPrimary, schemas.PublishPrimaryInput{
+			Cluster: in.Cluster, Epoch: epoch, Primary: old,
+		}).Get(ctx, nil); err != nil {
+			return err
+		}
 		return workflow.ExecuteActivity(f.regionalCtx(ctx, f.failedRegion), nodes.UnfenceNode, schemas.UnfenceNodeInput{
 			Cluster: in.Cluster, Node: old, How: fenced.How,
 		}).Get(ctx, nil)

@@ -86,6 +86,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockStack(ctx, filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	r := &run{cfg: cfg, topo: topo, env: map[string]string{}, cluster: topo.Cluster}
 	for _, kv := range stack.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -401,4 +406,27 @@ func postmasterPID(dataDir string) (int, error) {
 	}
 	first, _, _ := strings.Cut(string(b), "\n")
 	return strconv.Atoi(strings.TrimSpace(first))
+}
+
+// lockStack takes the stack's lock, which the integration tests that
+// change PostgreSQL roles take too, so the two never kill nodes at once.
+func lockStack(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("the stack's lock %s is held by someone else for over 5 minutes", path)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	return func() { f.Close() }, nil
 }
