@@ -144,6 +144,11 @@ func run(cfg config) error {
 	regional.RegisterActivity(probe)
 	regional.RegisterActivity(backup)
 	regional.RegisterActivity(restore)
+	// High availability: the routing record and starting failovers from any
+	// worker; fencing, promoting and rejoining beside the nodes.
+	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})
+	global.RegisterActivity(&activities.Control{Client: c})
+	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
 
 	var ready atomic.Bool
 	srv, err := serve(cfg.listen, reg, &ready)
