@@ -138,6 +138,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		lost += missing
 		cfg.Logf("round %d: first write on the new primary %.2fs after the kill; %d acknowledged writes missing", i+1, secs, missing)
 	}
+	// A switchover back to the usual primary, with the writer still on:
+	// a planned move must lose nothing either.
+	switchLost, switched, err := r.switchBack(ctx, cfg.Rounds+1)
+	if err != nil {
+		return err
+	}
 	stopWriter()
 	wg.Wait()
 
@@ -145,7 +151,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	restoreErr := r.switchBack(ctx)
 
 	sorted := slices.Sorted(slices.Values(times))
 	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
@@ -155,9 +160,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	fmt.Fprintf(out, "failover_max_s=%.2f\n", sorted[len(sorted)-1])
 	fmt.Fprintf(out, "lost_acked_writes=%d\n", lost)
 	fmt.Fprintf(out, "acked_writes=%d\n", r.writer.total())
+	if switched {
+		fmt.Fprintf(out, "switchover_lost_acked_writes=%d\n", switchLost)
+	}
 	fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", idle)
 	fmt.Fprintf(out, "# idle window %s; reference (defaults): Patroni 30 s leader key TTL, pg_auto_failover ~20 s to mark a node unhealthy, CloudNativePG CI budget 10 s\n", window)
-	return restoreErr
+	return nil
 }
 
 func median(sorted []float64) float64 {
@@ -312,6 +320,8 @@ func (r *run) round(ctx context.Context, n int) (float64, int, error) {
 
 // missing counts the round's acknowledged writes absent from the primary.
 func (r *run) missing(ctx context.Context, round int) (int, error) {
+	// The writer goes on: only what was acknowledged before the query counts.
+	acked := r.writer.acksOf(round)
 	rec, err := r.routing(ctx)
 	if err != nil {
 		return 0, err
@@ -334,7 +344,7 @@ func (r *run) missing(ctx context.Context, round int) (int, error) {
 		present[s] = true
 	}
 	lost := 0
-	for _, a := range r.writer.acksOf(round) {
+	for _, a := range acked {
 		if !present[a.seq] {
 			lost++
 			r.cfg.Logf("round %d: write %d acknowledged by %s at epoch %d is missing on %s", round, a.seq, a.node, a.epoch, rec.Primary)
@@ -382,21 +392,38 @@ func (r *run) idleEvents(ctx context.Context) (float64, time.Duration, error) {
 }
 
 // switchBack puts the primary role back on the node that had it in the
-// stack's usual layout, by a switchover, so the stack is left as found.
-func (r *run) switchBack(ctx context.Context) error {
+// stack's usual layout, by a switchover, with the writer on as round n, and
+// counts the acknowledged writes it lost. switched is false when the usual
+// primary had the role already.
+func (r *run) switchBack(ctx context.Context, n int) (lost int, switched bool, err error) {
 	usual := r.topo.Regions[0].Postgres[0].Name
-	st, err := r.status(ctx)
+	st, err := r.waitStatus(ctx, settleTimeout, "a healthy cluster before switching back", func(st schemas.MonitorState) bool {
+		return st.Status == schemas.ClusterHealthy && len(st.Rejoining) == 0
+	})
 	if err != nil || st.Primary == usual {
-		return err
+		return 0, false, err
+	}
+	r.writer.setRound(n)
+	if err := r.writer.waitAck(ctx, n, "", 10*time.Second); err != nil {
+		return 0, false, err
 	}
 	r.cfg.Logf("switching the primary back to %s", usual)
 	run, err := r.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: schemas.SwitchoverWorkflowID(r.cluster), TaskQueue: schemas.GlobalTaskQueue,
 	}, schemas.SwitchoverWorkflow, schemas.SwitchoverInput{Cluster: r.cluster, Candidate: usual})
 	if err != nil {
-		return err
+		return 0, false, err
 	}
-	return run.Get(ctx, nil)
+	var res schemas.SwitchoverResult
+	if err := run.Get(ctx, &res); err != nil {
+		return 0, false, fmt.Errorf("switch back to %s: %w", usual, err)
+	}
+	r.cfg.Logf("switched back to %s in %s", usual, res.Took.Round(time.Millisecond))
+	if _, err := r.writer.firstAckAfter(ctx, n, st.Primary, time.Now(), 30*time.Second); err != nil {
+		return 0, true, err
+	}
+	lost, err = r.missing(ctx, n)
+	return lost, true, err
 }
 
 func postmasterPID(dataDir string) (int, error) {
