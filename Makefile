@@ -49,6 +49,9 @@ lint: deps
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	go vet ./...
 	$(BIN)/workflowcheck ./workflows/...
+	@# Kubernetes overlays built and decoded into the API's types, alert rules
+	@# through promtool (check and unit tests), the Grafana dashboard.
+	go test -count=1 ./deployments/
 
 # fuzz runs every fuzz test of the parsers for FUZZTIME each.
 fuzz:

@@ -12,6 +12,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v age >/dev/null 2>&1 || missing+=(age) # the raw pipeline of make bench-backup
 [ -x /usr/bin/chromium ] || missing+=(chromium) # the Web UI browser test (integration/webui_test.go)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus) # promtool: make lint checks the alert rules
 [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer) # PublishPrimary's repoint test (integration/ha_routing_test.go)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
