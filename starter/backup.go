@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -121,13 +122,28 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// waitBackup waits for the backup's result, showing its progress on w as
-// it goes: a bar redrawn in place on a terminal, a line now and then
-// otherwise. dc decodes the heartbeats, which the SDK hands back raw.
+// waitBackup waits for the backup's result, showing its progress on w.
+// dc decodes the heartbeats, which the SDK hands back raw.
 func waitBackup(ctx context.Context, c client.Client, dc converter.DataConverter, run client.WorkflowRun, w io.Writer, terminal bool) (schemas.BackupResult, error) {
 	var res schemas.BackupResult
+	err := waitShowing(ctx, run, &res, w, terminal, func() string {
+		return workflowStatus(ctx, c, run.GetID(), run.GetRunID(), "backup", func(details *commonpb.Payloads) (string, bool) {
+			var p schemas.BackupProgress
+			if dc.FromPayloads(details, &p) != nil {
+				return "", false
+			}
+			return progressBar(p, progressBarWidth), true
+		})
+	})
+	return res, err
+}
+
+// waitShowing waits for run's result into res, showing status on w as it
+// goes: a line redrawn in place on a terminal, a line now and then
+// otherwise.
+func waitShowing(ctx context.Context, run client.WorkflowRun, res any, w io.Writer, terminal bool, status func() string) error {
 	done := make(chan error, 1)
-	go func() { done <- run.Get(ctx, &res) }()
+	go func() { done <- run.Get(ctx, res) }()
 
 	poll := progressPollLog
 	if terminal {
@@ -144,10 +160,10 @@ func waitBackup(ctx context.Context, c client.Client, dc converter.DataConverter
 			if drawn {
 				fmt.Fprint(w, "\r\033[K")
 			}
-			return res, err
+			return err
 		case <-tick.C:
 		}
-		line := backupStatus(ctx, c, dc, run.GetID(), run.GetRunID())
+		line := status()
 		switch {
 		case terminal:
 			fmt.Fprint(w, "\r"+line+"\033[K")
@@ -159,17 +175,19 @@ func waitBackup(ctx context.Context, c client.Client, dc converter.DataConverter
 	}
 }
 
-// backupStatus is one line on where a running backup is: the upload's
-// progress from its last heartbeat, or what it waits for.
-func backupStatus(ctx context.Context, c client.Client, dc converter.DataConverter, id, runID string) string {
+// workflowStatus is one line on where a running workflow is: what progress
+// makes of a pending activity's last heartbeat, or what the first pending
+// activity waits for. what names the workflow when nothing is pending.
+func workflowStatus(ctx context.Context, c client.Client, id, runID, what string, progress func(*commonpb.Payloads) (string, bool)) string {
 	desc, err := c.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
 		return "progress unknown: " + err.Error()
 	}
 	for _, pa := range desc.PendingActivities {
-		var p schemas.BackupProgress
-		if pa.HeartbeatDetails != nil && dc.FromPayloads(pa.HeartbeatDetails, &p) == nil {
-			line := progressBar(p, progressBarWidth)
+		if pa.HeartbeatDetails == nil {
+			continue
+		}
+		if line, ok := progress(pa.HeartbeatDetails); ok {
 			if pa.Attempt > 1 {
 				line += fmt.Sprintf(" (attempt %d)", pa.Attempt)
 			}
@@ -183,7 +201,7 @@ func backupStatus(ctx context.Context, c client.Client, dc converter.DataConvert
 		}
 		return line
 	}
-	return "backup " + strings.ToLower(desc.WorkflowExecutionInfo.Status.String())
+	return what + " " + strings.ToLower(desc.WorkflowExecutionInfo.Status.String())
 }
 
 func activityState(s enumspb.PendingActivityState) string {

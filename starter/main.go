@@ -28,9 +28,13 @@ usage:
   lifeboat retention CLUSTER [--dry-run] [--json]  remove backups and WAL the retention policy lets go
   lifeboat backup CLUSTER [--kind database|files|config] [--source NODE] [--wait] [--json]
                                       start a backup; --wait follows it and prints its manifest
-  lifeboat schedules apply CLUSTER [--database-every 4h] [--files-every 24h] [--config-every 24h] [--prune]
-                                      create or update the cluster's backup schedules
+  lifeboat schedules apply CLUSTER [--database-every 4h] [--files-every 24h] [--config-every 24h] [--filesync-every 1h] [--prune]
+                                      create or update the cluster's backup and file sync schedules
   lifeboat schedules list [CLUSTER]   print schedules: interval, next runs, last run, paused
+  lifeboat files sync CLUSTER [--tree T] [--rehash] [--batch-files N] [--batch-mb N] [--wait] [--json]
+                                      copy what changed in the file trees to their copies (joins a sync running)
+  lifeboat files verify CLUSTER [--tree T] [--json]
+                                      rehash every copy and report each difference (exit 1 if any)
   lifeboat restore CLUSTER --target-dir DIR --port N [--backup ID|latest] [--until RFC3339] [--region R] [--json]
                                       restore a database backup (PITR with --until) as a running server
   lifeboat monitor CLUSTER            start the cluster's HealthMonitor (no-op when it runs)
@@ -96,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return backup(args[1:], stdout, stderr)
 	case "schedules":
 		return schedules(args[1:], stdout)
+	case "files":
+		return files(args[1:], stdout, stderr)
 	case "restore":
 		return restore(args[1:], stdout)
 	case "monitor":

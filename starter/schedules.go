@@ -65,8 +65,10 @@ type backupSchedule struct {
 	WorkflowID string
 	TaskQueue  string
 	Timeout    time.Duration
-	Input      schemas.BackupInput
-	Summary    string
+	// Input is the workflow's input (a BackupInput, a FileSyncInput),
+	// compared as JSON.
+	Input   any
+	Summary string
 
 	// ScheduleCluster is the schedule's own LifeboatCluster attribute, by
 	// which `schedules list CLUSTER` finds it.
@@ -79,7 +81,7 @@ type backupSchedule struct {
 // fields names and renders what two schedules are compared by, in the
 // order differences are reported.
 func (s backupSchedule) fields() [][2]string {
-	input, _ := json.Marshal(s.Input)
+	input := canonicalJSON(s.Input)
 	return [][2]string{
 		{"interval", shortDuration(s.Every)},
 		{"other timing", orNone(s.OtherTiming)},
@@ -95,6 +97,21 @@ func (s backupSchedule) fields() [][2]string {
 		{"workflow " + schemas.SearchAttrCluster, orNone(s.WorkflowCluster)},
 		{"workflow " + schemas.SearchAttrKind, orNone(s.WorkflowKind)},
 	}
+}
+
+// canonicalJSON renders v as JSON with sorted keys, so that an input read
+// back from the server compares equal to the value it was made from.
+func canonicalJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("unencodable %T", v)
+	}
+	var generic any
+	if json.Unmarshal(b, &generic) != nil {
+		return string(b)
+	}
+	b, _ = json.Marshal(generic)
+	return string(b)
 }
 
 // differences lists, as "what: old → new", how have must change to become want.
@@ -121,8 +138,8 @@ func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupS
 		if !ok {
 			continue
 		}
-		if d < time.Second || d%time.Second != 0 {
-			return nil, fmt.Errorf("%s backup interval %v: want a whole number of seconds, at least 1s", kind, d)
+		if err := checkInterval(kind+" backup", d); err != nil {
+			return nil, err
 		}
 		id := schemas.BackupScheduleID(cluster, kind)
 		out = append(out, backupSchedule{
@@ -142,7 +159,21 @@ func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupS
 			WorkflowKind: "backup-" + kind,
 		})
 	}
+	if d, ok := every[schemas.FileSyncKind]; ok {
+		if err := checkInterval("file sync", d); err != nil {
+			return nil, err
+		}
+		out = append(out, fileSyncSchedule(cluster, d))
+	}
 	return out, nil
+}
+
+// checkInterval wants what Temporal takes: whole seconds, at least one.
+func checkInterval(what string, d time.Duration) error {
+	if d < time.Second || d%time.Second != 0 {
+		return fmt.Errorf("%s interval %v: want a whole number of seconds, at least 1s", what, d)
+	}
+	return nil
 }
 
 // scheduleOp is what apply does, or did, to one schedule.
@@ -289,9 +320,11 @@ func observeSchedule(id string, d *client.ScheduleDescription, dc converter.Data
 	s.Summary = a.StaticSummary
 	if len(a.Args) == 1 {
 		if p, ok := a.Args[0].(*commonpb.Payload); ok {
-			if err := dc.FromPayload(p, &s.Input); err != nil {
+			var raw json.RawMessage
+			if err := dc.FromPayload(p, &raw); err != nil {
 				return s, fmt.Errorf("schedule %s: decode workflow input: %w", id, err)
 			}
+			s.Input = raw
 		}
 	}
 	s.WorkflowCluster = actionKeyword(a, clusterKey)
@@ -385,6 +418,7 @@ func schedulesApply(args []string, stdout io.Writer) error {
 		schemas.BackupDatabase: fs.Duration("database-every", schemas.DatabaseBackupEvery, "interval of database backups"),
 		schemas.BackupFiles:    fs.Duration("files-every", schemas.FilesBackupEvery, "interval of files backups"),
 		schemas.BackupConfig:   fs.Duration("config-every", schemas.ConfigBackupEvery, "interval of config backups"),
+		schemas.FileSyncKind:   fs.Duration("filesync-every", schemas.FileSyncEvery, "interval of file syncs"),
 	}
 	prune := fs.Bool("prune", false, "delete the cluster's backup schedules that are no longer wanted")
 	pos, err := parseInterspersed(fs, args)

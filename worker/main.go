@@ -129,6 +129,12 @@ func run(cfg config) error {
 	// Every worker reports the cluster's newest backups, read from the store.
 	reg.MustRegister(activities.BackupCollector(backup))
 
+	// File sync runs where the files are: scans and sends in the tree's
+	// region, writes in the copy's. The lag metric covers the copies this
+	// region writes.
+	fileSync := &activities.FileSync{Topology: topo, Clients: clients, Logger: logger, Region: cfg.region, Level: cfg.zstdLevel}
+	reg.MustRegister(activities.FileSyncCollector(fileSync))
+
 	// Heartbeats reach the server every 5 s at most, so the Web UI and
 	// `lifeboat backup --wait` show progress that moves.
 	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second}
@@ -138,12 +144,14 @@ func run(cfg config) error {
 	global.RegisterActivity(backup)
 	global.RegisterActivity(&activities.Retention{Topology: topo, Clients: clients, Logger: logger})
 	global.RegisterActivity(restore)
+	global.RegisterActivity(fileSync)
 	// A region's queue gets what must run beside its nodes: probes, and
 	// backups streamed from a node of the region.
 	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), opts)
 	regional.RegisterActivity(probe)
 	regional.RegisterActivity(backup)
 	regional.RegisterActivity(restore)
+	regional.RegisterActivity(fileSync)
 	// High availability: the routing record and starting failovers from any
 	// worker; fencing, promoting and rejoining beside the nodes.
 	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})

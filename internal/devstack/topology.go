@@ -73,7 +73,9 @@ func buildTopology(devDir, sharedDir, identity, recipient string) *schemas.Topol
 		Cluster: Cluster,
 		Redis:   &schemas.RedisGroup{MasterName: SentinelMaster},
 		Files: []schemas.FileTree{
-			{Name: "uploads", Region: RegionA, Path: filepath.Join(devDir, "files", "uploads")},
+			// FileSync keeps a copy in region-b (on this host, beside it).
+			{Name: "uploads", Region: RegionA, Path: filepath.Join(devDir, "files", "uploads"), AllowDeletes: true,
+				Sync: &schemas.FileSyncTarget{Region: RegionB, Path: filepath.Join(devDir, "files", "uploads-region-b")}},
 		},
 		Backup: schemas.Backup{
 			Store: schemas.Store{
