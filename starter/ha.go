@@ -46,14 +46,19 @@ func (h *haCommand) parse(args []string) (string, error) {
 	return pos[0], nil
 }
 
+// open parses the arguments and connects to Temporal.
+func (h *haCommand) open(args []string) (cluster string, c client.Client, ctx context.Context, done func(), err error) {
+	if cluster, err = h.parse(args); err != nil {
+		return "", nil, nil, nil, err
+	}
+	c, ctx, done, err = session(h.conn, *h.timeout)
+	return cluster, c, ctx, done, err
+}
+
 // monitorStart starts a cluster's HealthMonitor unless it runs already.
 func monitorStart(args []string, stdout io.Writer) error {
 	h := newHACommand("monitor", 30*time.Second)
-	cluster, err := h.parse(args)
-	if err != nil {
-		return err
-	}
-	c, ctx, done, err := session(h.conn, *h.timeout)
+	cluster, c, ctx, done, err := h.open(args)
 	if err != nil {
 		return err
 	}
@@ -108,11 +113,7 @@ func queryStatus(ctx context.Context, c client.Client, cluster string) (schemas.
 
 func status(args []string, stdout io.Writer) error {
 	h := newHACommand("status", 30*time.Second)
-	cluster, err := h.parse(args)
-	if err != nil {
-		return err
-	}
-	c, ctx, done, err := session(h.conn, *h.timeout)
+	cluster, c, ctx, done, err := h.open(args)
 	if err != nil {
 		return err
 	}
@@ -183,11 +184,7 @@ func pauseResume(signal string) func([]string, io.Writer) error {
 	return func(args []string, stdout io.Writer) error {
 		h := newHACommand(signal, 30*time.Second)
 		reason := h.fs.String("reason", "", "why (shown in status)")
-		cluster, err := h.parse(args)
-		if err != nil {
-			return err
-		}
-		c, ctx, done, err := session(h.conn, *h.timeout)
+		cluster, c, ctx, done, err := h.open(args)
 		if err != nil {
 			return err
 		}
@@ -204,11 +201,7 @@ func pauseResume(signal string) func([]string, io.Writer) error {
 
 func history(args []string, stdout io.Writer) error {
 	h := newHACommand("history", 30*time.Second)
-	cluster, err := h.parse(args)
-	if err != nil {
-		return err
-	}
-	c, ctx, done, err := session(h.conn, *h.timeout)
+	cluster, c, ctx, done, err := h.open(args)
 	if err != nil {
 		return err
 	}
@@ -273,11 +266,7 @@ func failoverCmd(args []string, stdout io.Writer) error {
 	h := newHACommand("failover", 5*time.Minute)
 	force := h.fs.Bool("force", false, "promote a replica beyond the allowed lag, losing what it lacks")
 	region := h.fs.String("region", "", "promote only in this region")
-	cluster, err := h.parse(args)
-	if err != nil {
-		return err
-	}
-	c, ctx, done, err := session(h.conn, *h.timeout)
+	cluster, c, ctx, done, err := h.open(args)
 	if err != nil {
 		return err
 	}

@@ -382,20 +382,14 @@ func (m *monitor) learnPrimary(ctx workflow.Context) {
 		}
 	}
 	slices.Sort(found)
-	var routing *activities.Routing
-	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
-	var read schemas.ReadRoutingResult
-	if err := workflow.ExecuteActivity(gctx, routing.ReadRouting, schemas.ReadRoutingInput{Cluster: m.topo.Cluster}).Get(ctx, &read); err != nil {
-		m.logger.Warn("read routing record", "error", err)
-		return
-	}
-	if read.Found {
-		m.st.Primary, m.st.Epoch = read.Record.Primary, read.Record.Epoch
+	if m.resync(ctx) {
 		return
 	}
 	if len(found) != 1 {
 		return // none yet, or two primaries: nothing to route to safely
 	}
+	var routing *activities.Routing
+	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	var init schemas.InitRoutingResult
 	if err := workflow.ExecuteActivity(gctx, routing.InitRouting, schemas.InitRoutingInput{Cluster: m.topo.Cluster, Primary: found[0]}).Get(ctx, &init); err != nil {
 		m.logger.Warn("create routing record", "error", err)
@@ -404,19 +398,20 @@ func (m *monitor) learnPrimary(ctx workflow.Context) {
 	m.st.Primary, m.st.Epoch = init.Record.Primary, init.Record.Epoch
 }
 
-// resync re-reads the routing record, after someone else (a switchover, a
-// failover) may have moved the primary.
-func (m *monitor) resync(ctx workflow.Context) {
+// resync adopts the routing record, after someone else (a switchover, a
+// failover) may have moved the primary. It says whether a record exists.
+func (m *monitor) resync(ctx workflow.Context) bool {
 	var routing *activities.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	var read schemas.ReadRoutingResult
 	if err := workflow.ExecuteActivity(gctx, routing.ReadRouting, schemas.ReadRoutingInput{Cluster: m.topo.Cluster}).Get(ctx, &read); err != nil {
 		m.logger.Warn("read routing record", "error", err)
-		return
+		return false
 	}
 	if read.Found {
 		m.st.Primary, m.st.Epoch = read.Record.Primary, read.Record.Epoch
 	}
+	return read.Found
 }
 
 func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observation) {
