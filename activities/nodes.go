@@ -120,13 +120,8 @@ func (n *Nodes) FenceNode(ctx context.Context, in schemas.FenceNodeInput) (schem
 // fenceReadOnly makes a server read-only for new transactions and ends
 // every client session, so none holds a writable transaction.
 func fenceReadOnly(ctx context.Context, conn *pgx.Conn, clean bool) (schemas.FenceNodeResult, error) {
-	for _, q := range []string{
-		`ALTER SYSTEM SET default_transaction_read_only = on`,
-		`SELECT pg_reload_conf()`,
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return schemas.FenceNodeResult{}, fmt.Errorf("%s: %w", q, err)
-		}
+	if err := execAll(ctx, conn, "", []string{`ALTER SYSTEM SET default_transaction_read_only = on`}); err != nil {
+		return schemas.FenceNodeResult{}, err
 	}
 	var ended int
 	err := conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))

@@ -38,10 +38,11 @@ func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.P
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var inRecovery bool
-	var slot, syncNames, readOnly string
+	var slot, syncNames, readOnly, retry string
 	err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('primary_slot_name'),
-		current_setting('synchronous_standby_names'), current_setting('default_transaction_read_only')`).
-		Scan(&inRecovery, &slot, &syncNames, &readOnly)
+		current_setting('synchronous_standby_names'), current_setting('default_transaction_read_only'),
+		current_setting('wal_retrieve_retry_interval')`).
+		Scan(&inRecovery, &slot, &syncNames, &readOnly, &retry)
 	if err != nil {
 		return schemas.PromoteResult{}, fmt.Errorf("promote %s: read its state: %w", node.Name, err)
 	}
@@ -52,13 +53,14 @@ func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.P
 	if readOnly == "on" { // a read-only fence of an earlier epoch
 		stmts = append(stmts, "ALTER SYSTEM RESET default_transaction_read_only")
 	}
-	if len(stmts) > 0 {
-		stmts = append(stmts, "SELECT pg_reload_conf()")
+	if inRecovery && retry != promoteRetryInterval {
+		// A standby whose primary went away sleeps up to this interval
+		// (5 s by default) between attempts to fetch WAL, and PostgreSQL
+		// 15 does not cut that sleep short for a promotion.
+		stmts = append(stmts, "ALTER SYSTEM SET wal_retrieve_retry_interval = "+quoteLiteral(promoteRetryInterval))
 	}
-	for _, q := range stmts {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return schemas.PromoteResult{}, fmt.Errorf("promote %s: %s: %w", node.Name, q, err)
-		}
+	if err := execAll(ctx, conn, node.Name, stmts); err != nil {
+		return schemas.PromoteResult{}, err
 	}
 	res := schemas.PromoteResult{AlreadyPrimary: !inRecovery}
 	if inRecovery {
@@ -75,6 +77,11 @@ func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.P
 		n.logger().Warn("node promoted", zap.String("cluster", in.Cluster), zap.String("node", node.Name),
 			zap.Int64("epoch", in.Epoch), zap.Strings("sync_standbys", in.SyncStandbys))
 	}
+	if inRecovery || retry == promoteRetryInterval {
+		if err := execAll(ctx, conn, node.Name, []string{"ALTER SYSTEM RESET wal_retrieve_retry_interval"}); err != nil {
+			return res, err
+		}
+	}
 	if slot != "" {
 		if err := n.ensureSlots(ctx, conn, node.Name); err != nil {
 			return res, fmt.Errorf("promote %s: %w", node.Name, err)
@@ -86,6 +93,23 @@ func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.P
 		return res, fmt.Errorf("promote %s: read its position: %w", node.Name, err)
 	}
 	return res, nil
+}
+
+// promoteRetryInterval is the standby's wal_retrieve_retry_interval while
+// it is promoted.
+const promoteRetryInterval = "100ms"
+
+// execAll runs statements that change settings, then reloads them.
+func execAll(ctx context.Context, conn *pgx.Conn, node string, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	for _, q := range append(stmts, "SELECT pg_reload_conf()") {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", strings.TrimSpace(node+" "+q), err)
+		}
+	}
+	return nil
 }
 
 // syncStandbyNames is synchronous_standby_names naming any one of names.
@@ -196,10 +220,8 @@ func (n *Nodes) Repoint(ctx context.Context, in schemas.RepointInput) (schemas.R
 	if sameConninfo(cur, want) {
 		return schemas.RepointResult{Changed: false}, nil
 	}
-	for _, q := range []string{"ALTER SYSTEM SET primary_conninfo = " + quoteLiteral(want), "SELECT pg_reload_conf()"} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			return schemas.RepointResult{}, fmt.Errorf("repoint %s: %w", node.Name, err)
-		}
+	if err := execAll(ctx, conn, node.Name, []string{"ALTER SYSTEM SET primary_conninfo = " + quoteLiteral(want)}); err != nil {
+		return schemas.RepointResult{}, fmt.Errorf("repoint: %w", err)
 	}
 	n.logger().Warn("replica repointed", zap.String("cluster", in.Cluster), zap.String("node", node.Name), zap.String("primary", primary.Name))
 	return schemas.RepointResult{Changed: true}, nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,8 +56,20 @@ func (n *Nodes) RejoinNode(ctx context.Context, in schemas.RejoinNodeInput) (sch
 		return schemas.RejoinNodeResult{Detail: fmt.Sprintf("already streaming from %s", primary.Name)}, nil
 	}
 	log := n.logger().With(zap.String("cluster", in.Cluster), zap.String("node", node.Name), zap.String("primary", primary.Name))
-	step := "stopping"
-	stop := heartbeatEvery(ctx, 5*time.Second, func() any { return step })
+	var mu sync.Mutex
+	step, stepStart := "stopping", time.Now()
+	// next logs how long the step took, so a slow rejoin says where.
+	next := func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		log.Info("rejoin step done", zap.String("step", step), zap.Duration("took", time.Since(stepStart)))
+		step, stepStart = name, time.Now()
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second, func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		return step
+	})
 	defer stop()
 
 	running, pid, err := d.Status(ctx)
@@ -72,18 +85,18 @@ func (n *Nodes) RejoinNode(ctx context.Context, in schemas.RejoinNodeInput) (sch
 			}
 		}
 	}
-	step = "rewinding"
+	next("rewinding")
 	res, err := n.rewind(ctx, d, node, primary, logFile)
 	if err != nil {
 		return res, err
 	}
 	log.Info("rejoin: data directory ready", zap.Bool("rewound", res.Rewound), zap.String("detail", res.Detail))
 
-	step = "configuring"
+	next("configuring")
 	if err := n.writeStandbyConf(ctx, d, node, primary); err != nil {
 		return res, err
 	}
-	step = "starting"
+	next("starting")
 	opts, err := d.SavedOptions()
 	if err != nil {
 		return res, err
@@ -95,13 +108,15 @@ func (n *Nodes) RejoinNode(ctx context.Context, in schemas.RejoinNodeInput) (sch
 	if err := d.Start(ctx, logFile, opts, env); err != nil {
 		return res, err
 	}
-	step = "waiting to stream"
+	next("waiting to stream")
 	if err := n.waitStreaming(ctx, d, node, primary, logFile); err != nil {
 		return res, err
 	}
+	next("dropping stale slots")
 	if err := n.dropStaleSlots(ctx, node); err != nil {
 		return res, err
 	}
+	next("done")
 	res.Detail += fmt.Sprintf("; streaming from %s", primary.Name)
 	log.Warn("node rejoined", zap.Bool("rewound", res.Rewound), zap.String("detail", res.Detail))
 	return res, nil
@@ -184,7 +199,10 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 	if err != nil {
 		return schemas.RejoinNodeResult{}, err
 	}
+	rewindStart := time.Now()
 	r, rerr := d.Rewind(ctx, source, password)
+	n.logger().Info("pg_rewind ran", zap.String("node", node.Name), zap.Duration("took", time.Since(rewindStart)),
+		zap.Bool("rewound", r.Rewound), zap.Error(rerr))
 	if err := d.RestoreFiles(saved); err != nil {
 		return schemas.RejoinNodeResult{}, fmt.Errorf("put back the configuration of %s after pg_rewind: %w", node.Name, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/guard"
 	"github.com/runnerhub/lifeboat/internal/tclient"
 	"github.com/runnerhub/lifeboat/schemas"
 	"github.com/runnerhub/lifeboat/workflows"
@@ -48,6 +50,7 @@ type config struct {
 	logFormat   string
 	logLevel    string
 	temporal    tclient.Options
+	guard       bool
 }
 
 func main() {
@@ -65,6 +68,7 @@ func main() {
 	fs.StringVar(&cfg.listen, "listen", tclient.Env("LIFEBOAT_LISTEN", "127.0.0.1:9464"), "address of /metrics and /healthz (LIFEBOAT_LISTEN)")
 	fs.StringVar(&cfg.logFormat, "log-format", tclient.Env("LIFEBOAT_LOG_FORMAT", "json"), "json or console (LIFEBOAT_LOG_FORMAT)")
 	fs.StringVar(&cfg.logLevel, "log-level", tclient.Env("LIFEBOAT_LOG_LEVEL", "info"), "debug, info, warn or error (LIFEBOAT_LOG_LEVEL)")
+	fs.BoolVar(&cfg.guard, "guard", tclient.Env("LIFEBOAT_GUARD", "true") != "false", "run a node guard for each PostgreSQL node of the region with a data_dir: it renews the primary's lease and fences a primary that lost it (LIFEBOAT_GUARD)")
 	cfg.temporal.RegisterFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 
@@ -175,6 +179,13 @@ func run(cfg config) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	var guards sync.WaitGroup
+	defer guards.Wait()
+	if cfg.guard {
+		for _, g := range guard.ForRegion(topo, cfg.region, clients, probe.Metrics, logger) {
+			guards.Go(func() { g.Run(ctx) })
+		}
+	}
 	<-ctx.Done()
 	logger.Info("stopping: finishing running tasks")
 	ready.Store(false)

@@ -1,0 +1,255 @@
+// Package guard runs beside each PostgreSQL node a worker can reach on
+// disk. It renews the node's lease in the routing store while the node is
+// the published primary, and fences the node (immediate stop, standby.signal)
+// when the routing record names another primary, or when it has lost the
+// routing store for longer than the lease: a primary cut off from the
+// control plane stops taking writes before anyone may promote another.
+package guard
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// Store finds the routing store.
+type Store interface {
+	// RoutingStore returns a client of the Redis master holding the
+	// routing records; an error means the store cannot be reached now.
+	RoutingStore(ctx context.Context) (*redis.Client, error)
+}
+
+// Node is the local PostgreSQL node as the guard sees and fences it.
+type Node interface {
+	// InRecovery asks the running server whether it is a standby; an error
+	// means it could not answer.
+	InRecovery(ctx context.Context) (bool, error)
+	// Running reports whether a postmaster runs on the data directory.
+	Running(ctx context.Context) (bool, error)
+	// Fence stops the server at once and marks it standby, and describes
+	// what it did.
+	Fence(ctx context.Context) (string, error)
+}
+
+// Counters are the guard's metrics; nil counters are not counted.
+type Counters interface {
+	Fenced(cluster, node, reason string)
+	Renewed(cluster, node string)
+}
+
+// Guard watches one node.
+type Guard struct {
+	Cluster string
+	Node    string
+	// Lease is how long a renewal keeps the node writable; the guard checks
+	// five times per lease.
+	Lease  time.Duration
+	Store  Store
+	Local  Node
+	Logger *zap.Logger
+	// Counters may be nil.
+	Counters Counters
+
+	lastRenewal time.Time
+}
+
+// Interval is the time between two checks: a fifth of the lease.
+func (g *Guard) Interval() time.Duration { return g.Lease / 5 }
+
+// Run checks every Interval until ctx ends. While the routing store is out
+// of reach, the check that may fence is made at the moment the rule allows,
+// not at the next tick, so the fence comes before the lease ends.
+func (g *Guard) Run(ctx context.Context) {
+	log := g.logger()
+	log.Info("node guard started", zap.Duration("lease", g.Lease))
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("node guard stopped")
+			return
+		case <-t.C:
+		}
+		g.Check(ctx)
+		next := g.Interval()
+		if dl := g.deadline(); !dl.IsZero() {
+			if left := time.Until(dl); left > 0 {
+				next = min(next, left)
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// deadline is when the routing store's silence becomes a reason to fence,
+// or zero when the node holds no lease.
+func (g *Guard) deadline() time.Time {
+	if g.lastRenewal.IsZero() {
+		return time.Time{}
+	}
+	return g.lastRenewal.Add(g.Lease - g.Interval())
+}
+
+// storeTimeout bounds one question to the routing store: an interval, but
+// near the deadline only a short last chance.
+func (g *Guard) storeTimeout(now time.Time) time.Duration {
+	t := g.Interval()
+	if dl := g.deadline(); !dl.IsZero() {
+		t = min(t, max(dl.Sub(now), g.Interval()/4))
+	}
+	return t
+}
+
+// Check runs one round: ask the routing store, decide, and fence when the
+// decision says so. It returns the decision.
+func (g *Guard) Check(ctx context.Context) Decision {
+	now := time.Now()
+	obs := g.observe(ctx, now)
+	d := Decide(obs, g.Lease, g.Interval())
+	if obs.Reachable && obs.Record == RecordPrimary {
+		g.lastRenewal = now
+		if g.Counters != nil {
+			g.Counters.Renewed(g.Cluster, g.Node)
+		}
+	}
+	if !d.Fence {
+		return d
+	}
+	log := g.logger().With(zap.String("reason", d.Reason))
+	if obs.Reachable {
+		log = log.With(zap.Int64("epoch", obs.Epoch), zap.String("primary", obs.Primary), zap.String("fenced", obs.Fenced))
+	}
+	fctx, cancel := context.WithTimeout(ctx, time.Minute)
+	how, err := g.Local.Fence(fctx)
+	cancel()
+	if err != nil {
+		// Retried at the next check; the lease keeps running out meanwhile.
+		log.Error("node guard could not fence its node", zap.Error(err))
+		d.Err = err
+		return d
+	}
+	log.Error("node guard fenced its node", zap.String("how", how))
+	if g.Counters != nil {
+		g.Counters.Fenced(g.Cluster, g.Node, d.ReasonCode)
+	}
+	// A fenced node is no longer the primary this guard renewed for.
+	g.lastRenewal = time.Time{}
+	return d
+}
+
+// observe gathers what the decision needs: the routing store's answer
+// (renewing the lease when the record names this node) and, where it
+// matters, the local node's state.
+func (g *Guard) observe(ctx context.Context, now time.Time) Observation {
+	obs := Observation{SinceRenewal: -1}
+	if !g.lastRenewal.IsZero() {
+		obs.SinceRenewal = now.Sub(g.lastRenewal)
+	}
+	if err := g.askStoreWithin(ctx, g.storeTimeout(now), &obs); err != nil {
+		obs.Reachable = false
+		obs.StoreErr = err
+		g.logger().Warn("node guard cannot reach the routing store", zap.Error(err),
+			zap.Duration("since_renewal", obs.SinceRenewal))
+	}
+	if obs.needsLocal() {
+		obs.Running, obs.RunningErr = g.Local.Running(ctx)
+		if obs.Running {
+			lctx, cancel := context.WithTimeout(ctx, g.Interval())
+			inRecovery, err := g.Local.InRecovery(lctx)
+			cancel()
+			obs.InRecoveryKnown = err == nil
+			obs.InRecovery = inRecovery
+		}
+	}
+	return obs
+}
+
+// checkScript reads the routing record and renews the node's lease when the
+// record names it primary. KEYS[1] record, KEYS[2] lease; ARGV[1] node,
+// ARGV[2] lease in ms. It answers {state, epoch, primary, fenced}.
+var checkScript = redis.NewScript(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'none', 0, '', ''} end
+local rec = cjson.decode(raw)
+local primary = rec.primary
+if type(primary) ~= 'string' then primary = '' end
+local fenced = rec.fenced
+if type(fenced) ~= 'string' then fenced = '' end
+if primary == ARGV[1] then
+  redis.call('SET', KEYS[2], tostring(rec.epoch), 'PX', ARGV[2])
+  return {'primary', rec.epoch, primary, fenced}
+end
+return {'other', rec.epoch, primary, fenced}
+`)
+
+// askStoreWithin asks the routing store and stops waiting after timeout,
+// whatever the client's own timeouts: a store that does not answer in time
+// is out of reach for the rule.
+func (g *Guard) askStoreWithin(ctx context.Context, timeout time.Duration, obs *Observation) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		obs Observation
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		a := answer{obs: *obs}
+		a.err = g.askStore(ctx, &a.obs)
+		done <- a
+	}()
+	select {
+	case a := <-done:
+		if a.err == nil {
+			*obs = a.obs
+		}
+		return a.err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer within %s: %w", timeout, ctx.Err())
+	}
+}
+
+func (g *Guard) askStore(ctx context.Context, obs *Observation) error {
+	rdb, err := g.Store.RoutingStore(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := checkScript.Run(ctx, rdb, []string{schemas.RoutingKey(g.Cluster), schemas.LeaseKey(g.Cluster, g.Node)},
+		g.Node, g.Lease.Milliseconds()).Slice()
+	if err != nil {
+		return err
+	}
+	if len(v) != 4 {
+		return fmt.Errorf("guard script answered %v", v)
+	}
+	obs.Reachable = true
+	state, _ := v[0].(string)
+	obs.Epoch, _ = v[1].(int64)
+	obs.Primary, _ = v[2].(string)
+	obs.Fenced, _ = v[3].(string)
+	switch {
+	case state == "none":
+		obs.Record = RecordNone
+	case state == "primary":
+		obs.Record = RecordPrimary
+	case obs.Primary != "" || obs.Fenced == g.Node:
+		obs.Record = RecordOther
+	default:
+		obs.Record = RecordUnassigned
+	}
+	return nil
+}
+
+func (g *Guard) logger() *zap.Logger {
+	l := g.Logger
+	if l == nil {
+		l = zap.NewNop()
+	}
+	return l.With(zap.String("cluster", g.Cluster), zap.String("node", g.Node))
+}

@@ -1,0 +1,105 @@
+package guard
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/pgctl"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// LocalNode is a PostgreSQL node whose data directory is on this host.
+type LocalNode struct {
+	Dir pgctl.Dir
+	// Connect opens a new connection to the node.
+	Connect func(ctx context.Context) (*pgx.Conn, error)
+}
+
+// InRecovery asks the server; when it cannot answer over SQL, its control
+// file says whether it runs as a primary ("in production").
+func (l LocalNode) InRecovery(ctx context.Context) (bool, error) {
+	conn, err := l.Connect(ctx)
+	if err == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+		var inRecovery bool
+		if err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err == nil {
+			return inRecovery, nil
+		}
+	}
+	control, cerr := l.Dir.ControlData(ctx)
+	if cerr != nil {
+		return false, fmt.Errorf("%v; control data: %w", err, cerr)
+	}
+	return control[pgctl.FieldState] != "in production", nil
+}
+
+// Running reports whether a postmaster runs on the data directory.
+func (l LocalNode) Running(ctx context.Context) (bool, error) {
+	running, _, err := l.Dir.Status(ctx)
+	return running, err
+}
+
+// Fence stops the server at once and marks it standby.
+func (l LocalNode) Fence(ctx context.Context) (string, error) {
+	r, err := l.Dir.Fence(ctx, false)
+	if err != nil {
+		return "", err
+	}
+	return r.Detail, nil
+}
+
+// PromCounters counts fences and renewals in Prometheus.
+type PromCounters struct {
+	Fences, Renewals *prometheus.CounterVec
+}
+
+// Fenced counts one fence.
+func (p PromCounters) Fenced(cluster, node, reason string) {
+	p.Fences.WithLabelValues(cluster, node, reason).Inc()
+}
+
+// Renewed counts one lease renewal.
+func (p PromCounters) Renewed(cluster, node string) {
+	p.Renewals.WithLabelValues(cluster, node).Inc()
+}
+
+// ForRegion makes a guard for every PostgreSQL node of the region whose
+// data directory the topology names; run each with Run.
+func ForRegion(topo *schemas.Topology, region string, clients *activities.Clients, metrics *activities.Metrics, logger *zap.Logger) []*Guard {
+	r, ok := topo.Region(region)
+	if !ok {
+		return nil
+	}
+	pgBin := cmp.Or(topo.Failover.PGBin, activities.DefaultPGBinDir)
+	lease := topo.Failover.LeaseOrDefault()
+	var guards []*Guard
+	for _, node := range r.Postgres {
+		if node.DataDir == "" {
+			continue
+		}
+		g := &Guard{
+			Cluster: topo.Cluster,
+			Node:    node.Name,
+			Lease:   lease,
+			Store:   clients,
+			Local: LocalNode{
+				Dir: pgctl.Dir{Path: node.DataDir, Bin: pgBin},
+				Connect: func(ctx context.Context) (*pgx.Conn, error) {
+					return clients.ConnectPostgres(ctx, node, lease/5, nil)
+				},
+			},
+			Logger: logger.With(zap.String("component", "guard")),
+		}
+		if metrics != nil {
+			g.Counters = PromCounters{Fences: metrics.GuardFences, Renewals: metrics.GuardRenewals}
+		}
+		guards = append(guards, g)
+	}
+	return guards
+}
