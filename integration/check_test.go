@@ -278,7 +278,7 @@ var stackPorts = []int{
 	devstack.TemporalPort, devstack.TemporalUIPort, devstack.TemporalHTTPPort, devstack.TemporalMetricsPort,
 	devstack.PGA1Port, devstack.PGA2Port, devstack.PGB1Port,
 	devstack.RedisA1Port, devstack.RedisB1Port, devstack.SentinelA1Port, devstack.SentinelB1Port, devstack.SentinelB2Port,
-	devstack.S3Port, devstack.S3BPort, devstack.WorkerAPort, devstack.WorkerBPort,
+	devstack.S3Port, devstack.S3BPort, devstack.WorkerAPort, devstack.WorkerBPort, devstack.CodecServerPort,
 }
 
 func httpGet(t *testing.T, url string) string {
