@@ -199,6 +199,16 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 	if err != nil {
 		return schemas.RejoinNodeResult{}, err
 	}
+	// pg_rewind takes the source's timeline from its last checkpoint: a
+	// just-promoted primary must checkpoint first, or the rewind follows the
+	// old timeline and the node cannot start (PostgreSQL's documentation of
+	// pg_rewind says so; Patroni does the same).
+	if err := n.withConn(ctx, primary, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `CHECKPOINT`)
+		return err
+	}); err != nil {
+		return schemas.RejoinNodeResult{}, fmt.Errorf("checkpoint %s before pg_rewind: %w", primary.Name, err)
+	}
 	rewindStart := time.Now()
 	r, rerr := d.Rewind(ctx, source, password)
 	n.logger().Info("pg_rewind ran", zap.String("node", node.Name), zap.Duration("took", time.Since(rewindStart)),

@@ -256,3 +256,51 @@ func TestFailover_RejectsBadInputNamingTheField(t *testing.T) {
 		})
 	}
 }
+
+func TestSwitchover_StopsCleanlyWaitsForReplayAndPublishesBeforeRejoining(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.env.RegisterWorkflow(Switchover)
+	h.routing = schemas.ReadRoutingResult{Found: true, Record: schemas.RoutingRecord{Cluster: "dev", Epoch: 4, Primary: "pg-a1"}}
+	h.probe = func(region string) schemas.ProbeRegionResult {
+		r := failedPrimaryProbe(region)
+		for i := range r.Nodes {
+			if r.Nodes[i].Role == schemas.RoleReplica {
+				r.Nodes[i].Streaming = true
+			}
+		}
+		return r
+	}
+	h.fence = func() schemas.FenceNodeResult {
+		return schemas.FenceNodeResult{Fenced: true, How: schemas.FencedStopped, StopLSN: "0/3000300"}
+	}
+	h.env.OnActivity("WaitCaughtUp", mock.Anything, schemas.WaitCaughtUpInput{Cluster: "dev", Node: "pg-a2", LSN: "0/3000300"}).
+		Return(func(context.Context, schemas.WaitCaughtUpInput) (schemas.WaitCaughtUpResult, error) {
+			h.called("caught up")
+			return schemas.WaitCaughtUpResult{ReplayedLSN: "0/3000300"}, nil
+		})
+	h.env.OnActivity("RejoinNode", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.RejoinNodeInput) (schemas.RejoinNodeResult, error) {
+		h.called("rejoin " + in.Node + " to " + in.Primary)
+		return schemas.RejoinNodeResult{}, nil
+	})
+	var pauses []string
+	h.env.OnSignalExternalWorkflow(mock.Anything, "monitor/dev", "", mock.Anything, mock.Anything).Return(
+		func(_, _, _, signal string, _ any) error {
+			pauses = append(pauses, signal)
+			return nil
+		})
+	h.env.ExecuteWorkflow(Switchover, schemas.SwitchoverInput{Cluster: "dev", Candidate: "pg-a2"})
+	var got schemas.SwitchoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"bump", "fence", "caught up", "promote pg-a2", "repoint pg-b1 to pg-a2", "publish pg-a2", "verify", "rejoin pg-a1 to pg-a2", "record"}
+	if !slices.Equal(h.calls, want) {
+		t.Errorf("steps\n got %v\nwant %v", h.calls, want)
+	}
+	if got.From != "pg-a1" || got.To != "pg-a2" || got.Epoch != 5 || !got.Rejoined || got.StopLSN != "0/3000300" {
+		t.Errorf("result %+v", got)
+	}
+	if !slices.Equal(pauses, []string{schemas.SignalPause, schemas.SignalResume}) {
+		t.Errorf("monitor signals %v, want pause then resume", pauses)
+	}
+}

@@ -19,8 +19,8 @@ const catchUpWait = 2 * time.Minute
 // write: pause the monitor, take the role away in the routing record, stop
 // the old primary cleanly (its standbys receive every record before it
 // stops), wait until the candidate has replayed up to the stop, promote
-// it, make the old primary its replica, repoint the others, publish,
-// verify a write, and resume the monitor. Until the promotion, a failure
+// it, repoint the others, publish, verify a write, make the old primary a
+// replica of the new one, and resume the monitor. Until the promotion, a failure
 // puts the old primary back.
 func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.SwitchoverResult, err error) {
 	switch {
@@ -134,15 +134,6 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 	f.undo = nil
 	f.steps.mark("promote")
 
-	if err := workflow.ExecuteActivity(f.regional(f.failedRegion), nodes.RejoinNode, schemas.RejoinNodeInput{
-		Cluster: in.Cluster, Node: old, Primary: in.Candidate,
-	}).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("old primary not rejoined; the monitor will retry", "node", old, "error", err)
-	} else {
-		res.Rejoined = true
-	}
-	f.steps.mark("rejoin")
-
 	f.in.Failed = old
 	f.repoint(in.Candidate, others)
 	f.steps.mark("repoint")
@@ -160,6 +151,21 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 		return res, wrap(err, "verify a write on "+in.Candidate)
 	}
 	f.steps.mark("verify")
+
+	// Clients write to the new primary already; the old one follows it
+	// now, and if it cannot yet, the monitor rejoins it later.
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), StartToCloseTimeout: 5 * time.Minute, HeartbeatTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
+	})
+	if err := workflow.ExecuteActivity(rctx, nodes.RejoinNode, schemas.RejoinNodeInput{
+		Cluster: in.Cluster, Node: old, Primary: in.Candidate,
+	}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("old primary not rejoined; the monitor will retry", "node", old, "error", err)
+	} else {
+		res.Rejoined = true
+	}
+	f.steps.mark("rejoin")
 
 	now := workflow.Now(ctx)
 	event := schemas.HAEvent{
