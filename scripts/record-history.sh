@@ -8,7 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: $0 WORKFLOW_ID NAME" >&2; exit 2; }
 out="testdata/histories/$2.json"
-bin/temporal --env-file temporal-dev.yaml workflow show -w "$1" -o json |
+# With the stack's payload codec on, payloads are decoded through its codec
+# server: recorded histories hold plain payloads, which replay needs.
+endpoint=$(. .dev/env 2>/dev/null; echo "${TEMPORAL_CODEC_ENDPOINT:-}")
+bin/temporal --env-file temporal-dev.yaml workflow show -w "$1" -o json ${endpoint:+--codec-endpoint "$endpoint"} |
   ROOT="$PWD" python3 -c '
 import base64, json, os, re, sys
 root = os.environ["ROOT"]
