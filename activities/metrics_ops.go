@@ -26,56 +26,45 @@ var ComponentStates = []string{
 // and registers them with reg. Failovers, switchovers and RTO breaches are
 // counted as HA events (lifeboat_ha_events_total, lifeboat_ha_event_seconds).
 func (m *Metrics) addOperations(reg prometheus.Registerer) {
-	cn := []string{"cluster", "node"}
-	c := []string{"cluster"}
-	m.LagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_replication_lag_seconds",
-		Help: "Age of the last transaction a PostgreSQL standby replayed while it has WAL left to replay (0 when caught up), as the standby sees it.",
-	}, cn)
-	m.WALArchiveLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_wal_archive_lag_seconds",
-		Help: "How long the oldest finished WAL segment of a primary has waited for archive_command (0 when none waits): the archive's recovery point.",
-	}, cn)
-	m.WALArchivePending = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_wal_archive_pending_segments",
-		Help: "Finished WAL segments of a primary not archived yet.",
-	}, cn)
-	m.ComponentState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_component_state",
-		Help: "1 for the monitor's current judgement of a component (healthy, suspect, failed, recovering, degraded, unknown), 0 for the others.",
-	}, []string{"cluster", "component", "state"})
-	m.MonitorLastRound = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_monitor_last_round_timestamp_seconds",
-		Help: "Unix time the health monitor's probe of a region last finished a round of checks.",
-	}, []string{"cluster", "region"})
-	m.Drills = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "lifeboat_drills_total",
-		Help: "Disaster-recovery drills finished, by result (passed or failed against the cluster's RTO and RPO).",
-	}, []string{"cluster", "result"})
-	m.DrillRTO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_drill_rto_seconds",
-		Help: "Recovery time the newest drill achieved: from its start to a verified, usable restore.",
-	}, c)
-	m.DrillRPO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_drill_rpo_seconds",
-		Help: "Recovery point the newest drill achieved: the age of the newest commit it recovered.",
-	}, c)
-	m.RestoreThroughput = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_restore_throughput_bytes_per_second",
-		Help: "Plain bytes of the newest base restore this worker ran over its duration (download, decrypt, decompress, unpack, verify).",
-	}, c)
-	m.TargetRTO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_target_rto_seconds",
-		Help: "The cluster's recovery time objective (targets.rto of the topology).",
-	}, c)
-	m.TargetRPO = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_target_rpo_seconds",
-		Help: "The cluster's recovery point objective (targets.rpo of the topology).",
-	}, c)
-	m.TargetMaxLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "lifeboat_target_max_lag_bytes",
-		Help: "Replication lag beyond which a replica is not promoted without force (targets.max_lag_bytes, by default 16 MiB).",
-	}, c)
+	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+	}
+	m.LagSeconds = gauge("lifeboat_replication_lag_seconds",
+		"Age of the last transaction a PostgreSQL standby replayed while it has WAL left to replay (0 when caught up), as the standby sees it.",
+		"cluster", "node")
+	m.WALArchiveLag = gauge("lifeboat_wal_archive_lag_seconds",
+		"How long the oldest finished WAL segment of a primary has waited for archive_command (0 when none waits): the archive's recovery point.",
+		"cluster", "node")
+	m.WALArchivePending = gauge("lifeboat_wal_archive_pending_segments",
+		"Finished WAL segments of a primary not archived yet.",
+		"cluster", "node")
+	m.ComponentState = gauge("lifeboat_component_state",
+		"1 for the monitor's current judgement of a component (healthy, suspect, failed, recovering, degraded, unknown), 0 for the others.",
+		"cluster", "component", "state")
+	m.MonitorLastRound = gauge("lifeboat_monitor_last_round_timestamp_seconds",
+		"Unix time the health monitor's probe of a region last finished a round of checks.",
+		"cluster", "region")
+	m.Drills = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lifeboat_drills_total",
+		Help: "Disaster-recovery drills finished, by result (passed or failed against the cluster's RTO and RPO)."},
+		[]string{"cluster", "result"})
+	m.DrillRTO = gauge("lifeboat_drill_rto_seconds",
+		"Recovery time the newest drill achieved: from its start to a verified, usable restore.",
+		"cluster")
+	m.DrillRPO = gauge("lifeboat_drill_rpo_seconds",
+		"Recovery point the newest drill achieved: the age of the newest commit it recovered.",
+		"cluster")
+	m.RestoreThroughput = gauge("lifeboat_restore_throughput_bytes_per_second",
+		"Plain bytes of the newest base restore this worker ran over its duration (download, decrypt, decompress, unpack, verify).",
+		"cluster")
+	m.TargetRTO = gauge("lifeboat_target_rto_seconds",
+		"The cluster's recovery time objective (targets.rto of the topology).",
+		"cluster")
+	m.TargetRPO = gauge("lifeboat_target_rpo_seconds",
+		"The cluster's recovery point objective (targets.rpo of the topology).",
+		"cluster")
+	m.TargetMaxLag = gauge("lifeboat_target_max_lag_bytes",
+		"Replication lag beyond which a replica is not promoted without force (targets.max_lag_bytes, by default 16 MiB).",
+		"cluster")
 	reg.MustRegister(m.LagSeconds, m.WALArchiveLag, m.WALArchivePending, m.ComponentState, m.MonitorLastRound,
 		m.Drills, m.DrillRTO, m.DrillRPO, m.RestoreThroughput, m.TargetRTO, m.TargetRPO, m.TargetMaxLag)
 }
