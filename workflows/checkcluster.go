@@ -91,6 +91,24 @@ func describeCluster(ctx workflow.Context, cluster string) (schemas.Topology, er
 	return out.Topology, nil
 }
 
+// describeClusterLocal is describeCluster as a local activity, for the
+// workflows that count in seconds (failover): no task queue round trip.
+func describeClusterLocal(ctx workflow.Context, cluster string) (schemas.Topology, error) {
+	var c *activities.Cluster
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        200 * time.Millisecond,
+			NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+		},
+	})
+	var out schemas.DescribeClusterResult
+	if err := workflow.ExecuteLocalActivity(lctx, c.DescribeCluster, schemas.DescribeClusterInput{Cluster: cluster}).Get(ctx, &out); err != nil {
+		return schemas.Topology{}, wrap(err, "describe cluster")
+	}
+	return out.Topology, nil
+}
+
 // unreachableRegion reports every node of a region whose probe did not run.
 func unreachableRegion(topo schemas.Topology, region string, err error) schemas.ProbeRegionResult {
 	msg := fmt.Sprintf("no probe from region %s: %v", region, err)

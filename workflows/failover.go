@@ -47,7 +47,7 @@ func Failover(ctx workflow.Context, in schemas.FailoverInput) (res schemas.Failo
 	if err := workflow.UpsertTypedSearchAttributes(ctx, clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("failover")); err != nil {
 		return res, fmt.Errorf("set search attributes: %w", err)
 	}
-	topo, err := describeCluster(ctx, in.Cluster)
+	topo, err := describeClusterLocal(ctx, in.Cluster)
 	if err != nil {
 		return res, err
 	}
@@ -109,7 +109,7 @@ func (f *failover) run(res *schemas.FailoverResult) (schemas.FailoverResult, err
 	f.steps.mark("confirm")
 
 	var bumped schemas.BumpEpochResult
-	if err := workflow.ExecuteActivity(f.global(), routing.BumpEpoch, schemas.BumpEpochInput{
+	if err := workflow.ExecuteLocalActivity(f.local(), routing.BumpEpoch, schemas.BumpEpochInput{
 		Cluster: f.in.Cluster, Epoch: f.in.Epoch, Failed: f.in.Failed,
 	}).Get(ctx, &bumped); err != nil {
 		return *res, wrap(err, "take the primary role from "+f.in.Failed)
@@ -123,19 +123,24 @@ func (f *failover) run(res *schemas.FailoverResult) (schemas.FailoverResult, err
 	})
 	f.steps.mark("epoch")
 
-	fenced, err := f.fence(epoch)
+	// The candidate is chosen while the old primary is fenced: the choice
+	// reads the replicas, the fence touches only the old primary.
+	fencing := f.startFence(epoch)
+	choice, chooseErr := f.choose()
+	fenced, waited, err := f.finishFence(fencing, epoch)
 	if err != nil {
 		return *res, err
 	}
 	res.Fenced = fenced
-	f.steps.mark("fence")
-
-	choice, err := f.choose()
-	if err != nil {
-		return *res, err
+	if waited {
+		// The replicas moved on while the lease ran out: look again.
+		choice, chooseErr = f.choose()
+	}
+	if chooseErr != nil {
+		return *res, chooseErr
 	}
 	res.Candidate = choice
-	f.steps.mark("choose")
+	f.steps.mark("fence and choose")
 
 	others := f.otherNodes(choice.Node)
 	var promoted schemas.PromoteResult
@@ -150,19 +155,24 @@ func (f *failover) run(res *schemas.FailoverResult) (schemas.FailoverResult, err
 	res.Promoted = choice.Node
 	f.steps.mark("promote")
 
-	f.repoint(choice.Node, others)
-	f.steps.mark("repoint")
-
-	forever := workflow.WithRetryPolicy(f.global(), temporal.RetryPolicy{
-		InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second,
-		NonRetryableErrorTypes: failoverNonRetryable,
+	// The others are repointed while the new primary is published: a
+	// commit waits for one of them, so neither can wait for the other.
+	repointing := f.startRepoint(choice.Node, others)
+	publish := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 10 * time.Minute, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second,
+			NonRetryableErrorTypes: failoverNonRetryable,
+		},
 	})
-	if err := workflow.ExecuteActivity(forever, routing.PublishPrimary, schemas.PublishPrimaryInput{
+	if err := workflow.ExecuteLocalActivity(publish, routing.PublishPrimary, schemas.PublishPrimaryInput{
 		Cluster: f.in.Cluster, Epoch: epoch, Primary: choice.Node,
 	}).Get(ctx, nil); err != nil {
 		return *res, wrap(err, "publish "+choice.Node)
 	}
 	f.steps.mark("publish")
+	f.finishRepoint(repointing)
+	f.steps.mark("repoint")
 
 	var verified schemas.VerifyWriteResult
 	if err := workflow.ExecuteActivity(f.regional(choice.Region), nodes.VerifyWrite, schemas.VerifyWriteInput{
@@ -220,19 +230,26 @@ func (f *failover) confirm() error {
 	return nil
 }
 
-// fence stops the old primary from taking writes. Where neither its region's
-// worker nor SQL reaches it, its guard's lease decides: the workflow waits
-// until the lease has run out, after which the guard has stopped it.
-func (f *failover) fence(epoch int64) (string, error) {
+// startFence starts stopping the old primary from taking writes, on its
+// region's worker; a region without a live worker is waited for briefly.
+func (f *failover) startFence(epoch int64) workflow.Future {
 	var nodes *activities.Nodes
-	var routing *activities.Routing
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: time.Minute,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 	})
+	return workflow.ExecuteActivity(ctx, nodes.FenceNode, schemas.FenceNodeInput{Cluster: f.in.Cluster, Node: f.in.Failed, Epoch: epoch})
+}
+
+// finishFence waits for the fence. Where neither the old primary's region
+// worker nor SQL reached it, its guard's lease decides: the workflow waits
+// until the lease has run out, after which the guard has stopped it.
+// waited says whether it waited for the lease.
+func (f *failover) finishFence(fencing workflow.Future, epoch int64) (how string, waited bool, err error) {
+	var nodes *activities.Nodes
+	var routing *activities.Routing
 	var fenced schemas.FenceNodeResult
-	err := workflow.ExecuteActivity(ctx, nodes.FenceNode, schemas.FenceNodeInput{Cluster: f.in.Cluster, Node: f.in.Failed, Epoch: epoch}).Get(f.ctx, &fenced)
-	if err == nil && fenced.Fenced {
+	if err := fencing.Get(f.ctx, &fenced); err == nil && fenced.Fenced {
 		// The role goes back before the fence comes off: a node restarted
 		// while the record still says it was fenced is fenced again by its
 		// guard.
@@ -246,11 +263,11 @@ func (f *failover) fence(epoch int64) (string, error) {
 				Cluster: f.in.Cluster, Node: f.in.Failed, How: fenced.How,
 			}).Get(ctx, nil)
 		})
-		return fenced.How, nil
+		return fenced.How, false, nil
 	}
 	var read schemas.ReadRoutingResult
-	if err := workflow.ExecuteActivity(f.global(), routing.ReadRouting, schemas.ReadRoutingInput{Cluster: f.in.Cluster}).Get(f.ctx, &read); err != nil {
-		return "", wrap(err, "read the lease of "+f.in.Failed)
+	if err := workflow.ExecuteLocalActivity(f.local(), routing.ReadRouting, schemas.ReadRoutingInput{Cluster: f.in.Cluster}).Get(f.ctx, &read); err != nil {
+		return "", false, wrap(err, "read the lease of "+f.in.Failed)
 	}
 	// The lease key belongs to the node that held the role; with none
 	// readable, wait out a whole lease.
@@ -260,10 +277,10 @@ func (f *failover) fence(epoch int64) (string, error) {
 	}
 	if wait > 0 {
 		if err := workflow.Sleep(f.ctx, wait+leaseMargin); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
-	return "lease expired", nil
+	return "lease expired", true, nil
 }
 
 // choose probes every region and picks the replica to promote. A node
@@ -307,13 +324,11 @@ func (f *failover) otherNodes(candidate string) []string {
 	return out
 }
 
-// repoint makes every other reachable replica stream from the new primary,
-// concurrently. A replica that cannot be repointed now is left to the
-// monitor, which rejoins it; it does not hold up the failover.
-func (f *failover) repoint(primary string, others []string) {
+// startRepoint makes every other reachable replica stream from the new
+// primary, concurrently.
+func (f *failover) startRepoint(primary string, others []string) map[string]workflow.Future {
 	var nodes *activities.Nodes
-	var futures []workflow.Future
-	var names []string
+	futures := map[string]workflow.Future{}
 	for _, n := range others {
 		if n == f.in.Failed {
 			continue
@@ -323,14 +338,25 @@ func (f *failover) repoint(primary string, others []string) {
 			TaskQueue: schemas.RegionTaskQueue(region), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: 30 * time.Second,
 			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 		})
-		futures = append(futures, workflow.ExecuteActivity(ctx, nodes.Repoint, schemas.RepointInput{Cluster: f.in.Cluster, Node: n, Primary: primary}))
-		names = append(names, n)
+		futures[n] = workflow.ExecuteActivity(ctx, nodes.Repoint, schemas.RepointInput{Cluster: f.in.Cluster, Node: n, Primary: primary})
 	}
-	for i, fut := range futures {
-		if err := fut.Get(f.ctx, nil); err != nil {
-			workflow.GetLogger(f.ctx).Warn("replica not repointed; the monitor will rejoin it", "node", names[i], "error", err)
+	return futures
+}
+
+// finishRepoint waits for the repoints. A replica that cannot be repointed
+// now is left to the monitor, which rejoins it; it does not fail the
+// failover.
+func (f *failover) finishRepoint(futures map[string]workflow.Future) {
+	for _, n := range sortedKeys(futures) {
+		if err := futures[n].Get(f.ctx, nil); err != nil {
+			workflow.GetLogger(f.ctx).Warn("replica not repointed; the monitor will rejoin it", "node", n, "error", err)
 		}
 	}
+}
+
+// repoint repoints the others and waits.
+func (f *failover) repoint(primary string, others []string) {
+	f.finishRepoint(f.startRepoint(primary, others))
 }
 
 func (f *failover) register(name string, run func(workflow.Context) error) {
@@ -351,6 +377,18 @@ func (f *failover) compensate() {
 }
 
 func (f *failover) global() workflow.Context { return f.globalCtx(f.ctx) }
+
+// local runs a short routing-store step in the workflow's own worker: no
+// round trip through a task queue, which a failover counts in.
+func (f *failover) local() workflow.Context {
+	return workflow.WithLocalActivityOptions(f.ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second,
+			NonRetryableErrorTypes: failoverNonRetryable,
+		},
+	})
+}
 
 func (f *failover) globalCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, haActivity(schemas.GlobalTaskQueue))

@@ -463,10 +463,14 @@ func (m *monitor) detect(ctx workflow.Context, region string) {
 		},
 		Detected: schemas.FailoverDetected{Region: region, At: workflow.Now(ctx)},
 	}
+	// A local activity: the failover starts without a task queue round trip.
 	var control *activities.Control
-	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, NonRetryableErrorTypes: nonRetryable},
+	})
 	var started schemas.StartFailoverResult
-	if err := workflow.ExecuteActivity(gctx, control.StartFailover, in).Get(ctx, &started); err != nil {
+	if err := workflow.ExecuteLocalActivity(lctx, control.StartFailover, in).Get(ctx, &started); err != nil {
 		m.logger.Error("start failover", "workflow_id", f.WorkflowID, "error", err)
 	}
 }
