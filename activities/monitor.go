@@ -64,6 +64,11 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 		res := schemas.MonitorProbeResult{Region: in.Region, Observations: map[string]schemas.Observation{}, Checks: round}
 		nodes := p.checkNodes(ctx, in.Region, checks, cfg.timeout)
 		fillStandbyLag(nodes)
+		for i := range nodes {
+			if nodes[i].Kind == schemas.KindStore {
+				nodes[i].Name = schemas.StoreComponent(in.Region)
+			}
+		}
 		for _, h := range nodes {
 			t := trackers[h.Name]
 			if t == nil {

@@ -43,6 +43,10 @@ const (
 	ClusterStarting    = "starting"
 )
 
+// StoreComponent names the object store as seen from a region, a component
+// of its own: each region reaches the store by its own path.
+func StoreComponent(region string) string { return "backup-store/" + region }
+
 // PredictionHorizon is how far ahead the probes extrapolate lag and latency
 // trends to warn before a budget is crossed.
 const PredictionHorizon = 60 * time.Second

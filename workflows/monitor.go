@@ -175,7 +175,10 @@ func judgeOrder(topo schemas.Topology) []string {
 	}
 	order := append(pg, redis...)
 	order = append(order, sentinels...)
-	return append(order, activities.StoreNodeName)
+	for _, r := range topo.RegionNames() {
+		order = append(order, schemas.StoreComponent(r))
+	}
+	return order
 }
 
 // startProbes starts the probe of every region that has none running, and

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,12 @@ func (l LocalNode) InRecovery(ctx context.Context) (bool, error) {
 		if err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err == nil {
 			return inRecovery, nil
 		}
+	}
+	// A server starting with standby.signal (a fenced former primary coming
+	// back, still in crash recovery) says "in production" in its control
+	// file, yet can only come up read-only: it is no danger.
+	if _, serr := os.Stat(filepath.Join(l.Dir.Path, pgctl.StandbySignal)); serr == nil {
+		return true, nil
 	}
 	control, cerr := l.Dir.ControlData(ctx)
 	if cerr != nil {
