@@ -8,7 +8,7 @@ SCALE ?= 50
 N ?= 3
 GO_TEST_FLAGS ?=
 
-.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup bench-failover
+.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup bench-failover bench-filesync
 
 all: build
 
@@ -72,12 +72,25 @@ bench-backup: deps build
 # automatic failovers: SIGKILL of the primary's postmaster, time to the first
 # write the new primary acknowledges (a writer inserts every 10 ms through
 # the routing record), acknowledged writes lost, and the monitor's history
-# growth over IDLE on a quiet cluster. It leaves pg-a1 primary again.
+# growth over IDLE on a quiet cluster (the default covers a whole cycle of
+# the probes' 30-minute reports). It leaves pg-a1 primary again.
 ROUNDS ?= 5
-IDLE ?= 10m
+IDLE ?= 31m
 bench-failover: deps build
 	go build -o $(BIN)/lifeboat-failbench ./cmd/lifeboat-failbench
 	$(BIN)/lifeboat-failbench -rounds $(ROUNDS) -idle $(IDLE)
+
+# bench-filesync syncs, on the running stack (`make dev`), a generated tree
+# of FILES files and SIZE_MB MB (a mix of sizes, half text, half random)
+# with the FileSync workflow, then changes 1 % of it and syncs again, N times
+# each, and in the same run does the same with `rsync -a --checksum`; it
+# prints the medians as name=value lines. The tree goes under .dev and is
+# removed at the end (KEEP=1 keeps it for the next run).
+FILES ?= 20000
+SIZE_MB ?= 2000
+bench-filesync: deps build
+	go build -o $(BIN)/lifeboat-bench-filesync ./cmd/lifeboat-bench-filesync
+	$(BIN)/lifeboat-bench-filesync -files $(FILES) -size-mb $(SIZE_MB) -runs $(N) $(if $(KEEP),-keep)
 
 clean: down
 	rm -rf .dev bin

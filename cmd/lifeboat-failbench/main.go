@@ -22,7 +22,7 @@ func main() {
 	fs := flag.NewFlagSet("lifeboat-failbench", flag.ExitOnError)
 	fs.StringVar(&cfg.Root, "root", ".", "the checkout whose local stack runs (make dev)")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "how many failovers to measure")
-	fs.DurationVar(&cfg.Idle, "idle", 10*time.Minute, "how long to watch the monitor's history on a quiet cluster")
+	fs.DurationVar(&cfg.Idle, "idle", 31*time.Minute, "how long to watch the monitor's history on a quiet cluster (0: not at all)")
 	_ = fs.Parse(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -49,6 +49,10 @@ type Config struct {
 // writeEvery is the writer's pace.
 const writeEvery = 10 * time.Millisecond
 
+// quietFor is how long the monitor's history must not grow before the idle
+// window starts.
+const quietFor = 20 * time.Second
+
 // roundTimeout bounds one failover, from the kill to the first write the
 // new primary acknowledges.
 const roundTimeout = 2 * time.Minute
@@ -147,9 +151,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	stopWriter()
 	wg.Wait()
 
-	idle, window, err := r.idleEvents(ctx)
-	if err != nil {
-		return err
+	idle, window := 0.0, time.Duration(0)
+	if cfg.Idle > 0 {
+		if idle, window, err = r.idleEvents(ctx); err != nil {
+			return err
+		}
 	}
 
 	sorted := slices.Sorted(slices.Values(times))
@@ -163,7 +169,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if switched {
 		fmt.Fprintf(out, "switchover_lost_acked_writes=%d\n", switchLost)
 	}
-	fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", idle)
+	if cfg.Idle > 0 {
+		fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", idle)
+	}
 	fmt.Fprintf(out, "# idle window %s; reference (defaults): Patroni 30 s leader key TTL, pg_auto_failover ~20 s to mark a node unhealthy, CloudNativePG CI budget 10 s\n", window)
 	return nil
 }
@@ -369,7 +377,23 @@ func (r *run) idleEvents(ctx context.Context) (float64, time.Duration, error) {
 		info := d.GetWorkflowExecutionInfo()
 		return info.GetHistoryLength(), info.GetExecution().GetRunId(), nil
 	}
+	// Quiet means no event for a while: the rejoins and recoveries after the
+	// last round are over.
 	before, run1, err := length()
+	for quiet := time.Now(); time.Since(quiet) < quietFor; {
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		n, run, lerr := length()
+		if lerr != nil {
+			return 0, 0, lerr
+		}
+		if n != before || run != run1 {
+			before, run1, quiet = n, run, time.Now()
+		}
+	}
 	if err != nil {
 		return 0, 0, err
 	}
