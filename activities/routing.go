@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -15,9 +14,6 @@ import (
 
 	"github.com/runnerhub/lifeboat/schemas"
 )
-
-// errTODO marks a contract whose body is being written.
-var errTODO = errors.New("not implemented yet")
 
 // Routing keeps a cluster's routing record, its history and its alerts in the
 // routing store (the Redis master, found through the sentinels). Its

@@ -195,7 +195,7 @@ func (h *ha) healthy(ctx context.Context) error {
 		defer c.Close(context.WithoutCancel(ctx))
 		var sync string
 		err = c.QueryRow(ctx, `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, pgA2).Scan(&sync)
-		if err != nil || sync != "sync" {
+		if err != nil || (sync != "sync" && sync != "quorum") {
 			problems = append(problems, fmt.Sprintf("%s is not the synchronous standby of %s (%q, %v)", pgA2, pgA1, sync, err))
 		}
 	}

@@ -525,7 +525,9 @@ func (s *Stack) waitReplication(ctx context.Context, password string) error {
 			if !ok || st[0] != "streaming" {
 				return fmt.Errorf("%s is not streaming from primary %s (pg_stat_replication: %v)", n.name, p.name, seen)
 			}
-			hasSync = hasSync || st[1] == "sync"
+			// A failover names its standbys ANY 1 (...): a quorum standby
+			// is as synchronous as the one the stack named itself.
+			hasSync = hasSync || st[1] == "sync" || st[1] == "quorum"
 			parts = append(parts, n.name+" "+st[1])
 		}
 		if syncNames != "" && !hasSync {

@@ -76,14 +76,14 @@ func (g *Guard) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		start := time.Now()
 		g.Check(ctx)
-		next := g.Interval()
-		if dl := g.deadline(); !dl.IsZero() {
-			if left := time.Until(dl); left > 0 {
-				next = min(next, left)
-			}
+		// Checks start an interval apart, however long one took.
+		next := start.Add(g.Interval())
+		if dl := g.deadline(); !dl.IsZero() && time.Now().Before(dl) && dl.Before(next) {
+			next = dl
 		}
-		t.Reset(next)
+		t.Reset(max(time.Until(next), 0))
 	}
 }
 
@@ -148,23 +148,26 @@ func (g *Guard) Check(ctx context.Context) Decision {
 // matters, the local node's state.
 func (g *Guard) observe(ctx context.Context, now time.Time) Observation {
 	obs := Observation{SinceRenewal: -1}
-	if !g.lastRenewal.IsZero() {
-		obs.SinceRenewal = now.Sub(g.lastRenewal)
-	}
 	if err := g.askStoreWithin(ctx, g.storeTimeout(now), &obs); err != nil {
 		obs.Reachable = false
 		obs.StoreErr = err
+		// Measured once the store has failed to answer, not when it was
+		// asked: the silence lasted until now.
+		if !g.lastRenewal.IsZero() {
+			obs.SinceRenewal = time.Since(g.lastRenewal)
+		}
 		g.logger().Warn("node guard cannot reach the routing store", zap.Error(err),
 			zap.Duration("since_renewal", obs.SinceRenewal))
 	}
 	if obs.needsLocal() {
-		obs.Running, obs.RunningErr = g.Local.Running(ctx)
-		if obs.Running {
-			lctx, cancel := context.WithTimeout(ctx, g.Interval())
-			inRecovery, err := g.Local.InRecovery(lctx)
-			cancel()
-			obs.InRecoveryKnown = err == nil
-			obs.InRecovery = inRecovery
+		// A server that answers runs; only a silent one needs pg_ctl.
+		lctx, cancel := context.WithTimeout(ctx, g.Interval())
+		inRecovery, err := g.Local.InRecovery(lctx)
+		cancel()
+		obs.InRecoveryKnown, obs.InRecovery = err == nil, inRecovery
+		obs.Running = err == nil
+		if err != nil {
+			obs.Running, obs.RunningErr = g.Local.Running(ctx)
 		}
 	}
 	return obs
