@@ -34,8 +34,8 @@ type FileSync struct {
 	// Region is this worker's region: the lag metric reports the copies
 	// its region writes.
 	Region string
-	// Level and Concurrency tune the zstd of transfers; zero means the
-	// pipeline's defaults.
+	// Level and Concurrency tune the zstd of transfers; zero means
+	// DefaultSyncLevel and the pipeline's default concurrency.
 	Level       int
 	Concurrency int
 	// Hashers is how many files are hashed at once; zero means GOMAXPROCS.
@@ -146,8 +146,17 @@ func (f *FileSync) sealOptions() (pipeline.Options, error) {
 	if err != nil {
 		return pipeline.Options{}, invalidInput("backup.recipients", err.Error())
 	}
-	return pipeline.Options{Recipients: recipients, Level: f.Level, Concurrency: f.Concurrency}, nil
+	level := f.Level
+	if level == 0 {
+		level = DefaultSyncLevel
+	}
+	return pipeline.Options{Recipients: recipients, Level: level, Concurrency: f.Concurrency}, nil
 }
+
+// DefaultSyncLevel is the zstd level of transfers: a batch is compressed
+// once and read once, so the fastest level pays, where a backup, stored
+// for months, takes level 3.
+const DefaultSyncLevel = 1
 
 // lastProgress is the heartbeat a retried attempt left, or the zero value.
 func lastProgress(ctx context.Context) schemas.FileSyncProgress {
@@ -176,15 +185,17 @@ var (
 	zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxStateBytes))
 )
 
-// putState stores v as compressed JSON under key.
-func putState(ctx context.Context, store objstore.Store, key string, v any) error {
+// putState stores v as compressed JSON under key, and under each of more.
+func putState(ctx context.Context, store objstore.Store, key string, v any, more ...string) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
 	z := zenc.EncodeAll(body, make([]byte, 0, len(body)/4))
-	if err := store.Put(ctx, key, bytes.NewReader(z), int64(len(z))); err != nil {
-		return fmt.Errorf("write %s: %w", key, err)
+	for _, k := range append([]string{key}, more...) {
+		if err := store.Put(ctx, k, bytes.NewReader(z), int64(len(z))); err != nil {
+			return fmt.Errorf("write %s: %w", k, err)
+		}
 	}
 	return nil
 }
@@ -277,13 +288,10 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 		return schemas.ScanFileTreeResult{}, fmt.Errorf("scan file tree %s: %w", t.Name, err)
 	}
 	m := schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: in.Cluster, Tree: t.Name, Taken: taken, Entries: entries}
+	// Also the next scan's cache, whatever becomes of this sync: it says
+	// only what the source held.
 	key := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.json.zst")
-	if err := putState(ctx, store, key, m); err != nil {
-		return schemas.ScanFileTreeResult{}, err
-	}
-	// The next scan's cache, whatever becomes of this sync: it says only
-	// what the source held.
-	if err := putState(ctx, store, cacheKey, m); err != nil {
+	if err := putState(ctx, store, key, m, cacheKey); err != nil {
 		return schemas.ScanFileTreeResult{}, err
 	}
 	res := schemas.ScanFileTreeResult{Key: key, Hashed: s.hashed, HashedBytes: s.hashedBytes, Skipped: s.skipped, Taken: taken}

@@ -115,9 +115,12 @@ func writeBatch(ctx context.Context, root string, entries []schemas.FileEntry, w
 			return err
 		}
 		var hdr recordHeader
-		started := false
+		started, scanned := false, false
 		_, n, err := copyStable(filepath.Join(root, filepath.FromSlash(e.Path)), e.Path, buf, func(info fs.FileInfo) (io.Writer, error) {
 			hdr = recordHeader{Path: e.Path, Size: info.Size(), Mode: unixMode(info.Mode()), MTime: info.ModTime().UnixNano()}
+			// A file not written since the scan holds what it hashed (the
+			// change time cannot be set back): only another is hashed again.
+			scanned = entryOf(e.Path, info).SameStat(e) && e.SHA256 != ""
 			body, err := json.Marshal(hdr)
 			if err != nil {
 				return nil, err
@@ -129,6 +132,9 @@ func writeBatch(ctx context.Context, root string, entries []schemas.FileEntry, w
 				return nil, err
 			}
 			started = true
+			if scanned {
+				return bw, nil
+			}
 			h.Reset()
 			return io.MultiWriter(bw, h), nil
 		})
@@ -154,7 +160,13 @@ func writeBatch(ctx context.Context, root string, entries []schemas.FileEntry, w
 		case err != nil:
 			return err
 		}
-		if _, err := bw.Write(append([]byte{recordOK}, h.Sum(nil)...)); err != nil {
+		sum := h.Sum(nil)
+		if scanned {
+			if sum, err = hex.DecodeString(e.SHA256); err != nil {
+				return fmt.Errorf("hash of %s in the manifest: %w", e.Path, err)
+			}
+		}
+		if _, err := bw.Write(append([]byte{recordOK}, sum...)); err != nil {
 			return err
 		}
 		res.Files++
@@ -223,6 +235,12 @@ func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatch
 		if err := a.applyStream(store, in.Sent, entries, ids, resume, progress); err != nil {
 			return a.res, fmt.Errorf("apply batch %d of %s: %w", in.Batch, t.Name, err)
 		}
+	}
+	// What the copy reports done must be on its disk first, whatever
+	// happens to the host next; flushing each batch overlaps the flush
+	// with the sending of the next.
+	if err := syncFS(root); err != nil {
+		return a.res, err
 	}
 	if err := putState(ctx, store, batchDoneKey(in.Cluster, t.Name, in.Run, in.Batch), a.done); err != nil {
 		return a.res, err

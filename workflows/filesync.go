@@ -42,7 +42,7 @@ func FileSync(ctx workflow.Context, in schemas.FileSyncInput) (schemas.FileSyncR
 		return handOverSync(ctx, in)
 	}
 	start := workflow.Now(ctx)
-	topo, err := describeCluster(ctx, in.Cluster)
+	topo, err := describeClusterLocally(ctx, in.Cluster)
 	if err != nil {
 		return schemas.FileSyncResult{}, err
 	}
@@ -69,6 +69,22 @@ func FileSync(ctx workflow.Context, in schemas.FileSyncInput) (schemas.FileSyncR
 	}
 	res.Seconds = workflow.Now(ctx).Sub(start).Seconds()
 	return res, nil
+}
+
+// describeClusterLocally reads the topology in the workflow's own worker,
+// as a local activity: a sync of a quiet tree is a few short steps, and a
+// round trip through a task queue is a large part of each.
+func describeClusterLocally(ctx workflow.Context, cluster string) (schemas.Topology, error) {
+	var c *activities.Cluster
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable},
+	})
+	var out schemas.DescribeClusterResult
+	if err := workflow.ExecuteLocalActivity(lctx, c.DescribeCluster, schemas.DescribeClusterInput{Cluster: cluster}).Get(ctx, &out); err != nil {
+		return schemas.Topology{}, wrap(err, "describe cluster")
+	}
+	return out.Topology, nil
 }
 
 // handOverSync runs the sync as the cluster's one sync workflow, a child
@@ -144,9 +160,12 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	var f *activities.FileSync
 	srcCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.Region))
 	copyCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.CopyRegion()))
-	planOpts := shortActivity(schemas.GlobalTaskQueue)
-	planOpts.StartToCloseTimeout = 10 * time.Minute
-	planCtx := workflow.WithActivityOptions(ctx, planOpts)
+	// The plan reads and writes only the store: the workflow's worker does
+	// it, as a local activity, without a round trip through a queue.
+	planCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: nonRetryable},
+	})
 	intoStore := t.Sync.Store != ""
 
 	// Compensation first: a sync that does not finish leaves no working
@@ -167,7 +186,7 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 		return res, wrap(copyErr, "scan the copy")
 	}
 	var plan schemas.PlanFileSyncResult
-	err := workflow.ExecuteActivity(planCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
+	err := workflow.ExecuteLocalActivity(planCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
 		Cluster: in.Cluster, Tree: t.Name, Run: run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
 	}).Get(ctx, &plan)
 	if err != nil {
@@ -269,7 +288,7 @@ func VerifyFiles(ctx workflow.Context, in schemas.VerifyFilesInput) (schemas.Ver
 		return schemas.VerifyFilesResult{}, fmt.Errorf("set search attributes: %w", err)
 	}
 	start := workflow.Now(ctx)
-	topo, err := describeCluster(ctx, in.Cluster)
+	topo, err := describeClusterLocally(ctx, in.Cluster)
 	if err != nil {
 		return schemas.VerifyFilesResult{}, err
 	}

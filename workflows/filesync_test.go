@@ -57,7 +57,11 @@ type calls struct {
 func (c *calls) add(ctx context.Context, what string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seen = append(c.seen, what+"@"+activity.GetInfo(ctx).TaskQueue)
+	where := activity.GetInfo(ctx).TaskQueue
+	if activity.GetInfo(ctx).IsLocalActivity {
+		where = "local" // in the workflow's own worker
+	}
+	c.seen = append(c.seen, what+"@"+where)
 }
 
 func (c *calls) list() []string {
@@ -127,7 +131,7 @@ func TestFileSync_RunsEachStepInTheRegionThatHoldsItsFiles(t *testing.T) {
 	want := []string{
 		"ScanFileCopy uploads rehash=false@lifeboat-region-b",
 		"ScanFileTree uploads@lifeboat-region-a",
-		"PlanFileSync uploads files=3 mb=0@lifeboat",
+		"PlanFileSync uploads files=3 mb=0@local",
 		"SendFileBatch uploads 0@lifeboat-region-a",
 		"ApplyFileBatch uploads 0 k0 #1@lifeboat-region-b",
 		// Batch 1 sends nothing (work done at the copy only); batch 2 is
@@ -139,7 +143,7 @@ func TestFileSync_RunsEachStepInTheRegionThatHoldsItsFiles(t *testing.T) {
 		// A store copy: the tree's own region scans, sends and commits.
 		"ScanFileCopy docs rehash=false@lifeboat-region-b",
 		"ScanFileTree docs@lifeboat-region-b",
-		"PlanFileSync docs files=3 mb=0@lifeboat",
+		"PlanFileSync docs files=3 mb=0@local",
 		"SendFileBatch docs 0@lifeboat-region-b",
 		"SendFileBatch docs 2@lifeboat-region-b",
 		"CommitFileSync docs batches=3@lifeboat-region-b",

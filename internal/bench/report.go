@@ -94,6 +94,15 @@ func peak(name string, xs []float64) figure {
 // writeReport prints the figures, each preceded by its runs on a comment
 // line, then how they stand against the goals.
 func writeReport(w io.Writer, figs []figure, header []string) {
+	byName := writeFigures(w, figs, header)
+	writeGoal(w, byName["backup_vs_raw"] >= goalBackupVsRaw, fmt.Sprintf("backup_vs_raw >= %.1f (%s)", goalBackupVsRaw, format(byName["backup_vs_raw"])))
+	writeGoal(w, byName["restore_vs_backup"] >= 1, fmt.Sprintf("restore at least as fast as the backup, restore_vs_backup >= 1 (%s)", format(byName["restore_vs_backup"])))
+	writeGoal(w, byName["worker_peak_rss_mb"] < goalPeakRSSMiB, fmt.Sprintf("worker_peak_rss_mb < %d (%s)", goalPeakRSSMiB, format(byName["worker_peak_rss_mb"])))
+}
+
+// writeFigures prints the header as comments and the figures, each
+// preceded by its runs on a comment line, and returns them by name.
+func writeFigures(w io.Writer, figs []figure, header []string) map[string]float64 {
 	for _, h := range header {
 		fmt.Fprintf(w, "# %s\n", h)
 	}
@@ -105,16 +114,16 @@ func writeReport(w io.Writer, figs []figure, header []string) {
 		fmt.Fprintf(w, "%s=%s\n", f.name, format(f.value))
 		byName[f.name] = f.value
 	}
-	goal := func(ok bool, text string) {
-		verdict := "NOT met"
-		if ok {
-			verdict = "met"
-		}
-		fmt.Fprintf(w, "# goal %s: %s\n", text, verdict)
+	return byName
+}
+
+// writeGoal prints whether a goal is met.
+func writeGoal(w io.Writer, ok bool, text string) {
+	verdict := "NOT met"
+	if ok {
+		verdict = "met"
 	}
-	goal(byName["backup_vs_raw"] >= goalBackupVsRaw, fmt.Sprintf("backup_vs_raw >= %.1f (%s)", goalBackupVsRaw, format(byName["backup_vs_raw"])))
-	goal(byName["restore_vs_backup"] >= 1, fmt.Sprintf("restore at least as fast as the backup, restore_vs_backup >= 1 (%s)", format(byName["restore_vs_backup"])))
-	goal(byName["worker_peak_rss_mb"] < goalPeakRSSMiB, fmt.Sprintf("worker_peak_rss_mb < %d (%s)", goalPeakRSSMiB, format(byName["worker_peak_rss_mb"])))
+	fmt.Fprintf(w, "# goal %s: %s\n", text, verdict)
 }
 
 func runsText(xs []float64) string {

@@ -102,25 +102,50 @@ func (b *bench) startWorkers(ctx context.Context) error {
 }
 
 func (b *bench) startWorker(ctx context.Context, region string) (*worker, error) {
-	logPath := filepath.Join(b.cfg.Root, ".dev", "logs", "bench-worker-"+region+".log")
+	return startWorker(ctx, workerSpec{
+		root: b.cfg.Root, topology: b.topologyPath(), region: region, namespace: BenchNamespace,
+		port: workerPorts[region], env: b.stack.Env(), logf: b.logf,
+		// The restored servers' restore_command runs this copy, as the
+		// PostgreSQL user, who may not enter the checkout.
+		lifeboatBin: filepath.Join(b.sharedDir, "bin", "lifeboat"),
+	})
+}
+
+// workerSpec says how to run one bench worker.
+type workerSpec struct {
+	root, topology, region, namespace string
+	port                              int
+	env                               []string
+	// lifeboatBin is the worker's --lifeboat-bin; empty keeps its default.
+	lifeboatBin string
+	logf        func(format string, args ...any)
+}
+
+// startWorker starts a worker of s.region in s.namespace with its log in
+// .dev/logs, and waits until it serves /healthz.
+func startWorker(ctx context.Context, s workerSpec) (*worker, error) {
+	region := s.region
+	logPath := filepath.Join(s.root, ".dev", "logs", "bench-worker-"+region+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
-	listen := devstack.Host + ":" + strconv.Itoa(workerPorts[region])
-	cmd := exec.Command(filepath.Join(b.cfg.Root, "bin", "lifeboat-worker"),
-		"--topology", b.topologyPath(),
-		// The restored servers' restore_command runs this copy, as the
-		// PostgreSQL user, who may not enter the checkout.
-		"--lifeboat-bin", filepath.Join(b.sharedDir, "bin", "lifeboat"),
+	listen := devstack.Host + ":" + strconv.Itoa(s.port)
+	args := []string{
+		"--topology", s.topology,
 		"--region", region,
 		"--temporal-address", devstack.TemporalAddress,
-		"--namespace", BenchNamespace,
+		"--namespace", s.namespace,
 		"--listen", listen,
-		"--log-format", "console")
-	cmd.Env = append(os.Environ(), b.stack.Env()...)
-	cmd.Dir = b.cfg.Root
+		"--log-format", "console",
+	}
+	if s.lifeboatBin != "" {
+		args = append(args, "--lifeboat-bin", s.lifeboatBin)
+	}
+	cmd := exec.Command(filepath.Join(s.root, "bin", "lifeboat-worker"), args...)
+	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Dir = s.root
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Should the benchmark die without stopping them, its workers go too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -137,7 +162,7 @@ func (b *bench) startWorker(ctx context.Context, region string) (*worker, error)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				b.logf("bench worker %s ready (pid %d, log %s)", region, cmd.Process.Pid, logPath)
+				s.logf("bench worker %s ready (pid %d, log %s)", region, cmd.Process.Pid, logPath)
 				return w, nil
 			}
 		}
@@ -157,8 +182,15 @@ func (b *bench) startWorker(ctx context.Context, region string) (*worker, error)
 // stopWorkers stops the bench workers: SIGTERM lets them finish what they
 // hold (30 s at most, their stop timeout), then they are killed.
 func (b *bench) stopWorkers() error {
+	err := stopWorkers(b.workers, b.logf)
+	b.workers = nil
+	return err
+}
+
+// stopWorkers stops workers the benchmark started, each by its own pid.
+func stopWorkers(workers []*worker, logf func(format string, args ...any)) error {
 	var errs []error
-	for _, w := range b.workers {
+	for _, w := range workers {
 		select {
 		case <-w.exited:
 			continue
@@ -172,9 +204,8 @@ func (b *bench) stopWorkers() error {
 			<-w.exited
 			errs = append(errs, fmt.Errorf("bench worker %s (pid %d) ignored SIGTERM and was killed", w.region, w.cmd.Process.Pid))
 		}
-		b.logf("bench worker %s stopped", w.region)
+		logf("bench worker %s stopped", w.region)
 	}
-	b.workers = nil
 	return errors.Join(errs...)
 }
 
