@@ -17,6 +17,9 @@ const (
 	SignalFailoverDetected = "failover-detected"
 	// SignalFailoverDone is sent by a Failover to the monitor that started it.
 	SignalFailoverDone = "failover-done"
+	// SignalEvent gives the monitor an HA event it did not run itself (a
+	// switchover), for its history.
+	SignalEvent = "ha-event"
 	// SignalPause and SignalResume stop and restart automatic failover.
 	SignalPause  = "pause"
 	SignalResume = "resume"

@@ -299,8 +299,8 @@ func TestSwitchover_StopsCleanlyWaitsForReplayAndPublishesBeforeRejoining(t *tes
 	if got.From != "pg-a1" || got.To != "pg-a2" || got.Epoch != 5 || !got.Rejoined || got.StopLSN != "0/3000300" {
 		t.Errorf("result %+v", got)
 	}
-	if !slices.Equal(pauses, []string{schemas.SignalPause, schemas.SignalResume}) {
-		t.Errorf("monitor signals %v, want pause then resume", pauses)
+	if !slices.Equal(pauses, []string{schemas.SignalPause, schemas.SignalEvent, schemas.SignalResume}) {
+		t.Errorf("monitor signals %v, want pause, the event, resume", pauses)
 	}
 }
 

@@ -104,6 +104,7 @@ func (m *monitor) run(ctx workflow.Context) error {
 	pause := workflow.GetSignalChannel(ctx, schemas.SignalPause)
 	resume := workflow.GetSignalChannel(ctx, schemas.SignalResume)
 	done := workflow.GetSignalChannel(ctx, schemas.SignalFailoverDone)
+	events := workflow.GetSignalChannel(ctx, schemas.SignalEvent)
 	if m.st.Failover != nil {
 		m.armRTO(ctx)
 	}
@@ -130,6 +131,11 @@ func (m *monitor) run(ctx workflow.Context) error {
 			var d schemas.FailoverDone
 			c.Receive(ctx, &d)
 			m.onFailoverDone(ctx, d)
+		})
+		sel.AddReceive(events, func(c workflow.ReceiveChannel, _ bool) {
+			var e schemas.HAEvent
+			c.Receive(ctx, &e)
+			m.keep(e)
 		})
 		if m.rto != nil {
 			sel.AddFuture(m.rto, func(f workflow.Future) {
@@ -529,6 +535,11 @@ func (m *monitor) promoteInDR(ctx workflow.Context, f *schemas.ActiveFailover) {
 
 func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 	f := m.st.Failover
+	if f == nil && d.Error == "" && d.Epoch > m.st.Epoch {
+		// A failover the monitor did not start (an operator's): adopt it.
+		now := workflow.Now(ctx)
+		f = &schemas.ActiveFailover{WorkflowID: d.WorkflowID, Failed: m.st.Primary, Started: now}
+	}
 	if f == nil || (d.WorkflowID != f.WorkflowID && d.Epoch != f.Epoch) {
 		return // a stale run's report
 	}
@@ -753,14 +764,19 @@ func (m *monitor) alert(ctx workflow.Context, kind, severity, summary string) {
 // and in the routing store's history.
 func (m *monitor) event(ctx workflow.Context, e schemas.HAEvent) {
 	e.Cluster = m.topo.Cluster
-	m.st.Events = append(m.st.Events, e)
-	if len(m.st.Events) > maxEvents {
-		m.st.Events = m.st.Events[len(m.st.Events)-maxEvents:]
-	}
+	m.keep(e)
 	var routing *activities.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	if err := workflow.ExecuteActivity(gctx, routing.RecordEvent, schemas.RecordEventInput{Event: e}).Get(ctx, nil); err != nil {
 		m.logger.Warn("record event", "kind", e.Kind, "error", err)
+	}
+}
+
+// keep adds an event to the monitor's history, keeping the newest.
+func (m *monitor) keep(e schemas.HAEvent) {
+	m.st.Events = append(m.st.Events, e)
+	if len(m.st.Events) > maxEvents {
+		m.st.Events = m.st.Events[len(m.st.Events)-maxEvents:]
 	}
 }
 

@@ -176,6 +176,7 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 	if err := workflow.ExecuteActivity(f.global(), routing.RecordEvent, schemas.RecordEventInput{Event: event}).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("record switchover event", "error", err)
 	}
+	signalMonitor(ctx, monitor, schemas.SignalEvent, event)
 	return res, nil
 }
 

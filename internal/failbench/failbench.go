@@ -125,6 +125,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err := r.prepareTable(ctx); err != nil {
 		return err
 	}
+	first, err := r.routing(ctx)
+	if err != nil {
+		return err
+	}
 	wctx, stopWriter := context.WithCancel(ctx)
 	r.writer = &writer{run: r}
 	var wg sync.WaitGroup
@@ -158,10 +162,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 
+	last, err := r.routing(ctx)
+	if err != nil {
+		return err
+	}
 	sorted := slices.Sorted(slices.Values(times))
 	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
 		cfg.Rounds, writeEvery, time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(out, "# rounds_s=%s\n", joinFloats(times))
+	fmt.Fprintf(out, "# epochs: %d before, %d after (%d failovers, %d switchovers)\n", first.Epoch, last.Epoch, cfg.Rounds, boolInt(switched))
+	fmt.Fprintf(out, "epoch_steps=%d\n", last.Epoch-first.Epoch)
 	fmt.Fprintf(out, "failover_p50_s=%.2f\n", median(sorted))
 	fmt.Fprintf(out, "failover_max_s=%.2f\n", sorted[len(sorted)-1])
 	fmt.Fprintf(out, "lost_acked_writes=%d\n", lost)
@@ -480,4 +490,11 @@ func lockStack(ctx context.Context, path string) (func(), error) {
 		}
 	}
 	return func() { f.Close() }, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
