@@ -453,6 +453,11 @@ func (r *run) switchBack(ctx context.Context, n int) (lost int, switched bool, e
 		return 0, false, fmt.Errorf("switch back to %s: %w", usual, err)
 	}
 	r.cfg.Logf("switched back to %s in %s", usual, res.Took.Round(time.Millisecond))
+	if _, err := r.waitStatus(ctx, settleTimeout, "the monitor to see "+usual+" primary again", func(st schemas.MonitorState) bool {
+		return st.Primary == usual && !st.Paused && st.Status == schemas.ClusterHealthy
+	}); err != nil {
+		return 0, true, err
+	}
 	if _, err := r.writer.firstAckAfter(ctx, n, st.Primary, time.Now(), 30*time.Second); err != nil {
 		return 0, true, err
 	}
