@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job of `make demo`, once the stack is up: check the cluster, take a
-# database backup, restore it into a scratch server, and print the figures.
+# database backup, restore it into a scratch server, sync the file trees to
+# their copies, and print the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .dev/env
@@ -19,6 +20,20 @@ target="$($bin/lifeboat-dev restore-dir)/demo"
 echo
 echo "== lifeboat restore dev --backup latest --target-dir $target --port 15600"
 $bin/lifeboat restore dev --backup latest --target-dir "$target" --port 15600
+
+# File sync: a few files in the uploads tree are copied to its copy in
+# region-b, only what changed since the last demo, then the copy is reread.
+demo_files=.dev/files/uploads/demo
+mkdir -p "$demo_files/photos"
+date -u +"demo run at %FT%TZ" >"$demo_files/notes.txt"
+[ -f "$demo_files/photos/picture.jpg" ] || head -c 3000000 /dev/urandom >"$demo_files/photos/picture.jpg"
+seq 1 200000 >"$demo_files/numbers.txt"
+echo
+echo "== lifeboat files sync dev --wait"
+$bin/lifeboat files sync dev --wait
+echo
+echo "== lifeboat files verify dev"
+$bin/lifeboat files verify dev
 
 echo
 echo "Temporal Web UI: http://127.0.0.1:18233   (the workflows above are there; stop everything with: make down)"

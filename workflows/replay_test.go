@@ -1,11 +1,23 @@
 package workflows
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/runnerhub/lifeboat/schemas"
 )
+
+// recordedIDs are the workflow IDs of recorded runs whose workflow reads
+// its own ID (a FileSync not run as filesync/<cluster> hands over): they
+// are replayed under it. The others replay under the replayer's default.
+var recordedIDs = map[string]string{
+	"filesync.json": schemas.FileSyncWorkflowID("dev"),
+}
 
 // TestReplay_RecordedHistories replays every history recorded from the real
 // stack (testdata/histories, made with `temporal workflow show -o json`), so a
@@ -22,8 +34,27 @@ func TestReplay_RecordedHistories(t *testing.T) {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			Register(r)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
-				t.Fatalf("replay %s: %v", file, err)
+			id, ok := recordedIDs[filepath.Base(file)]
+			if !ok {
+				if err := r.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+					t.Fatalf("replay %s: %v", file, err)
+				}
+				return
+			}
+			f, err := os.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+			if err != nil {
+				t.Fatalf("read %s: %v", file, err)
+			}
+			err = r.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+				OriginalExecution: workflow.Execution{ID: id, RunID: "recorded"},
+			})
+			if err != nil {
+				t.Fatalf("replay %s as %s: %v", file, id, err)
 			}
 		})
 	}
