@@ -16,6 +16,31 @@ import (
 // client call (signal-with-start) rather than a child workflow.
 type Control struct {
 	Client client.Client
+	// MaxFailovers is the slots workflow's limit when this worker starts
+	// it; 0 means schemas.DefaultMaxFailovers.
+	MaxFailovers int
+}
+
+// AcquireSlot asks the slots workflow for a failover slot, starting it if
+// it does not run. The grant comes back to the failover by signal.
+func (c *Control) AcquireSlot(ctx context.Context, in schemas.AcquireSlotInput) (schemas.AcquireSlotResult, error) {
+	if in.WorkflowID == "" {
+		return schemas.AcquireSlotResult{}, invalidInput("workflow_id", "required")
+	}
+	limit := c.MaxFailovers
+	if limit <= 0 {
+		limit = schemas.DefaultMaxFailovers
+	}
+	_, err := c.Client.SignalWithStartWorkflow(ctx, schemas.FailoverSlotsID, schemas.SignalAcquireSlot,
+		schemas.SlotRequest{WorkflowID: in.WorkflowID},
+		client.StartWorkflowOptions{
+			ID: schemas.FailoverSlotsID, TaskQueue: schemas.GlobalTaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		}, schemas.FailoverSlotsWorkflow, schemas.FailoverSlotsInput{Limit: limit})
+	if err != nil {
+		return schemas.AcquireSlotResult{}, fmt.Errorf("ask for a failover slot: %w", err)
+	}
+	return schemas.AcquireSlotResult{}, nil
 }
 
 // StartFailover signal-with-starts the Failover of the input's epoch under

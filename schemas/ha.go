@@ -331,3 +331,42 @@ type UnfenceNodeInput struct {
 type UnfenceNodeResult struct {
 	Writable bool `json:"writable"`
 }
+
+// Failover slots: at most a limit of failovers run at once across all
+// clusters; the rest wait their turn, visibly (query `slots`).
+const (
+	FailoverSlotsWorkflow = "FailoverSlots"
+	// FailoverSlotsID is the one workflow that hands out the slots.
+	FailoverSlotsID = "lifeboat/failover-slots"
+	// SignalAcquireSlot asks for a slot; SignalReleaseSlot gives one back;
+	// SignalSlotGranted tells a waiting failover it may go.
+	SignalAcquireSlot = "acquire"
+	SignalReleaseSlot = "release"
+	SignalSlotGranted = "slot-granted"
+	// QuerySlots answers who holds and who waits for a slot.
+	QuerySlots = "slots"
+	// DefaultMaxFailovers is the limit unless a worker sets another.
+	DefaultMaxFailovers = 3
+)
+
+// FailoverSlotsInput starts or continues the slots workflow.
+type FailoverSlotsInput struct {
+	Limit   int      `json:"limit"`
+	Holders []string `json:"holders,omitempty"`
+	Waiting []string `json:"waiting,omitempty"`
+}
+
+// SlotRequest is the payload of acquire and release: the failover's
+// workflow ID.
+type SlotRequest struct {
+	WorkflowID string `json:"workflow_id"`
+}
+
+// AcquireSlotInput asks, from a failover, for a slot (signal-with-start of
+// the slots workflow with Limit).
+type AcquireSlotInput struct {
+	WorkflowID string `json:"workflow_id"`
+}
+
+// AcquireSlotResult is empty: the grant comes by signal.
+type AcquireSlotResult struct{}

@@ -45,6 +45,8 @@ type config struct {
 	lifeboatBin string
 	zstdLevel   int
 	zstdThreads int
+	// maxFailovers limits the failovers running at once, across clusters.
+	maxFailovers int
 	region      string
 	listen      string
 	logFormat   string
@@ -64,6 +66,7 @@ func main() {
 	// `pg_basebackup | zstd -T2 -3 | age` (make bench-backup) for about
 	// 230 MiB of peak memory; 2 pipelines one compressor in ~60 MiB.
 	fs.IntVar(&cfg.zstdThreads, "zstd-threads", envInt("LIFEBOAT_ZSTD_THREADS", 4), "zstd encoder goroutines for base backups (LIFEBOAT_ZSTD_THREADS)")
+	fs.IntVar(&cfg.maxFailovers, "max-failovers", envInt("LIFEBOAT_MAX_FAILOVERS", schemas.DefaultMaxFailovers), "failovers that may run at once across all clusters; more wait their turn (LIFEBOAT_MAX_FAILOVERS)")
 	fs.StringVar(&cfg.region, "region", tclient.Env("LIFEBOAT_REGION", ""), "region this worker runs in (LIFEBOAT_REGION)")
 	fs.StringVar(&cfg.listen, "listen", tclient.Env("LIFEBOAT_LISTEN", "127.0.0.1:9464"), "address of /metrics and /healthz (LIFEBOAT_LISTEN)")
 	fs.StringVar(&cfg.logFormat, "log-format", tclient.Env("LIFEBOAT_LOG_FORMAT", "json"), "json or console (LIFEBOAT_LOG_FORMAT)")
@@ -159,7 +162,7 @@ func run(cfg config) error {
 	// High availability: the routing record and starting failovers from any
 	// worker; fencing, promoting and rejoining beside the nodes.
 	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})
-	global.RegisterActivity(&activities.Control{Client: c})
+	global.RegisterActivity(&activities.Control{Client: c, MaxFailovers: cfg.maxFailovers})
 	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
 
 	var ready atomic.Bool

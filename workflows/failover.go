@@ -47,6 +47,11 @@ func Failover(ctx workflow.Context, in schemas.FailoverInput) (res schemas.Failo
 	if err := workflow.UpsertTypedSearchAttributes(ctx, clusterAttr.ValueSet(in.Cluster), kindAttr.ValueSet("failover")); err != nil {
 		return res, fmt.Errorf("set search attributes: %w", err)
 	}
+	release, err := acquireSlot(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	topo, err := describeClusterLocal(ctx, in.Cluster)
 	if err != nil {
 		return res, err
@@ -63,6 +68,33 @@ func Failover(ctx workflow.Context, in schemas.FailoverInput) (res schemas.Failo
 		}
 	}()
 	return f.run(&res)
+}
+
+// acquireSlot waits for one of the limited failover slots, shown in the
+// search attribute LifeboatState while it waits, and returns its release.
+func acquireSlot(ctx workflow.Context) (func(), error) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	if err := workflow.UpsertTypedSearchAttributes(ctx, stateAttr.ValueSet("waiting_for_slot")); err != nil {
+		return nil, fmt.Errorf("set search attributes: %w", err)
+	}
+	var control *activities.Control
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, NonRetryableErrorTypes: nonRetryable},
+	})
+	if err := workflow.ExecuteLocalActivity(lctx, control.AcquireSlot, schemas.AcquireSlotInput{WorkflowID: id}).Get(ctx, nil); err != nil {
+		return nil, wrap(err, "ask for a failover slot")
+	}
+	workflow.GetSignalChannel(ctx, schemas.SignalSlotGranted).Receive(ctx, nil)
+	if err := workflow.UpsertTypedSearchAttributes(ctx, stateAttr.ValueSet("running")); err != nil {
+		return nil, fmt.Errorf("set search attributes: %w", err)
+	}
+	return func() {
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if err := workflow.SignalExternalWorkflow(dctx, schemas.FailoverSlotsID, "", schemas.SignalReleaseSlot, schemas.SlotRequest{WorkflowID: id}).Get(dctx, nil); err != nil {
+			workflow.GetLogger(ctx).Error("failover slot not released", "error", err)
+		}
+	}, nil
 }
 
 func checkFailoverInput(in schemas.FailoverInput) error {

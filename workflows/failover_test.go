@@ -22,10 +22,11 @@ type failoverHarness struct {
 	mu    sync.Mutex
 	calls []string
 	// Tests replace these to change what the cluster looks like.
-	probe   func(region string) schemas.ProbeRegionResult
-	fence   func() schemas.FenceNodeResult
-	routing schemas.ReadRoutingResult
-	promote func()
+	probe    func(region string) schemas.ProbeRegionResult
+	fence    func() schemas.FenceNodeResult
+	routing  schemas.ReadRoutingResult
+	promote  func()
+	released bool
 }
 
 func (h *failoverHarness) called(name string) {
@@ -62,6 +63,12 @@ func newFailoverEnv(t *testing.T) *failoverHarness {
 	env.OnActivity("ProbeRegion", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
 		return h.probe(in.Region), nil
 	})
+	// The slot is granted at once and given back at the end.
+	env.RegisterActivity(&activities.Control{})
+	env.OnActivity("AcquireSlot", mock.Anything, mock.Anything).Return(schemas.AcquireSlotResult{}, nil)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(schemas.SignalSlotGranted, nil) }, 0)
+	env.OnSignalExternalWorkflow(mock.Anything, schemas.FailoverSlotsID, "", schemas.SignalReleaseSlot, mock.Anything).Return(
+		func(_, _, _, _ string, _ any) error { h.released = true; return nil })
 	env.OnActivity("ReadRouting", mock.Anything, mock.Anything).Return(func(context.Context, schemas.ReadRoutingInput) (schemas.ReadRoutingResult, error) {
 		return h.routing, nil
 	})
@@ -119,6 +126,9 @@ func TestFailover_PromotesSyncStandbyInOrderAndFencesFirst(t *testing.T) {
 	assertOrder(t, h.calls, "promote pg-a2", "repoint pg-b1 to pg-a2", "verify")
 	if len(h.calls) != 8 {
 		t.Errorf("steps %v, want 8", h.calls)
+	}
+	if !h.released {
+		t.Error("the failover slot was not released")
 	}
 	if got.Promoted != "pg-a2" || got.Epoch != 2 || got.Fenced != schemas.FencedNotRunning || got.Verified != "0/3000500" {
 		t.Errorf("result %+v", got)

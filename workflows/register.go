@@ -24,4 +24,5 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Failover, workflow.RegisterOptions{Name: schemas.FailoverWorkflow})
 	r.RegisterWorkflowWithOptions(Switchover, workflow.RegisterOptions{Name: schemas.SwitchoverWorkflow})
 	r.RegisterWorkflowWithOptions(Rejoin, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
+	r.RegisterWorkflowWithOptions(FailoverSlots, workflow.RegisterOptions{Name: schemas.FailoverSlotsWorkflow})
 }
