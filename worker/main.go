@@ -47,12 +47,12 @@ type config struct {
 	zstdThreads int
 	// maxFailovers limits the failovers running at once, across clusters.
 	maxFailovers int
-	region      string
-	listen      string
-	logFormat   string
-	logLevel    string
-	temporal    tclient.Options
-	guard       bool
+	region       string
+	listen       string
+	logFormat    string
+	logLevel     string
+	temporal     tclient.Options
+	guard        bool
 }
 
 func main() {
