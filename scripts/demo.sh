@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job of `make demo`, once the stack is up: check the cluster, take a
-# database backup, restore it into a scratch server, sync the file trees to
+# The main job of `make demo`, once the stack is up: check the cluster, start
+# its health monitor and show its status, take a database backup, restore it into a scratch server, sync the file trees to
 # their copies, and print the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,17 @@ bin=./bin
 
 echo "== lifeboat check dev"
 $bin/lifeboat check dev
+
+# The health monitor runs for ever; a second demo finds it running.
+echo
+echo "== lifeboat monitor dev; lifeboat status dev"
+$bin/lifeboat monitor dev
+for _ in $(seq 30); do
+  $bin/lifeboat status dev >/dev/null 2>&1 && break
+  sleep 1
+done
+sleep 3
+$bin/lifeboat status dev
 
 echo
 echo "== lifeboat backup dev --kind database --wait"
