@@ -99,6 +99,7 @@ type monitorHarness struct {
 	mu         sync.Mutex
 	detections []schemas.StartFailoverInput
 	alerts     []schemas.AlertInput
+	published  []string
 }
 
 func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
@@ -149,7 +150,12 @@ func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
 		return schemas.AlertResult{}, nil
 	})
 	env.OnActivity("RecordEvent", mock.Anything, mock.Anything).Return(schemas.RecordEventResult{}, nil)
-	env.OnActivity("PublishRedisMaster", mock.Anything, mock.Anything).Return(schemas.PublishRedisMasterResult{}, nil)
+	env.OnActivity("PublishRedisMaster", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.PublishRedisMasterInput) (schemas.PublishRedisMasterResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.published = append(h.published, in.Master)
+		return schemas.PublishRedisMasterResult{}, nil
+	})
 	return h
 }
 
@@ -332,5 +338,49 @@ func assertInvalidInput(t *testing.T, err error, field string) {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != schemas.ErrInvalidInput || !appErr.NonRetryable() || !strings.Contains(err.Error(), field+":") {
 		t.Errorf("error = %v, want a non-retryable InvalidInput naming %s", err, field)
+	}
+}
+
+func redisObs(name, region, role, state, master string) schemas.Observation {
+	kind := schemas.KindRedis
+	if role == schemas.RoleSentinel {
+		kind = schemas.KindSentinel
+	}
+	return schemas.Observation{Name: name, Kind: kind, Region: region, Role: role, State: state, SentinelMaster: master}
+}
+
+func TestHealthMonitor_NudgesSentinelAfterItsWindowAndFollowsTheNewMaster(t *testing.T) {
+	h := newMonitorEnv(t, twoRegions())
+	const oldMaster, newMaster = "127.0.0.1:16379", "127.0.0.1:16380"
+	sentinels := func(master string) []schemas.Observation {
+		return []schemas.Observation{redisObs("sentinel-a1", "region-a", schemas.RoleSentinel, schemas.StateHealthy, master)}
+	}
+	h.a.steps = []probeStep{
+		{0, append(healthyA(), append(sentinels(oldMaster), redisObs("redis-a1", "region-a", schemas.RoleMaster, schemas.StateHealthy, ""))...)},
+		{5 * time.Second, []schemas.Observation{redisObs("redis-a1", "region-a", "", schemas.StateFailed, "")}},
+		{2 * time.Minute, sentinels(newMaster)},
+	}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	var nudges int
+	h.env.OnActivity("SentinelFailover", mock.Anything, mock.Anything).Return(func(context.Context, schemas.SentinelFailoverInput) (schemas.SentinelFailoverResult, error) {
+		nudges++
+		return schemas.SentinelFailoverResult{Sentinel: "sentinel-a1"}, nil
+	})
+	var before, after schemas.MonitorState
+	h.statusAt(t, 20*time.Second, &before)
+	h.statusAt(t, 3*time.Minute, &after)
+	h.run(t, 4*time.Minute)
+
+	if nudges != 1 {
+		t.Errorf("SENTINEL FAILOVER asked %d times, want once, after the 30 s window", nudges)
+	}
+	if !slices.Equal(h.published, []string{oldMaster, newMaster}) {
+		t.Errorf("published masters %v, want the old then the new", h.published)
+	}
+	if before.RedisMaster != oldMaster || after.RedisMaster != newMaster {
+		t.Errorf("redis master %s then %s, want %s then %s", before.RedisMaster, after.RedisMaster, oldMaster, newMaster)
+	}
+	if !slices.ContainsFunc(after.Events, func(e schemas.HAEvent) bool { return e.Kind == schemas.EventRedis && e.To == newMaster }) {
+		t.Errorf("events %+v: want the Redis failover recorded", after.Events)
 	}
 }
