@@ -55,6 +55,17 @@ func (h *haCommand) open(args []string) (cluster string, c client.Client, ctx co
 	return cluster, c, ctx, done, err
 }
 
+// monitorState parses the arguments and asks the cluster's monitor for its
+// state.
+func (h *haCommand) monitorState(args []string) (schemas.MonitorState, error) {
+	cluster, c, ctx, done, err := h.open(args)
+	if err != nil {
+		return schemas.MonitorState{}, err
+	}
+	defer done()
+	return queryStatus(ctx, c, cluster)
+}
+
 // monitorStart starts a cluster's HealthMonitor unless it runs already.
 func monitorStart(args []string, stdout io.Writer) error {
 	h := newHACommand("monitor", 30*time.Second)
@@ -113,12 +124,7 @@ func queryStatus(ctx context.Context, c client.Client, cluster string) (schemas.
 
 func status(args []string, stdout io.Writer) error {
 	h := newHACommand("status", 30*time.Second)
-	cluster, c, ctx, done, err := h.open(args)
-	if err != nil {
-		return err
-	}
-	defer done()
-	st, err := queryStatus(ctx, c, cluster)
+	st, err := h.monitorState(args)
 	if err != nil {
 		return err
 	}
@@ -201,15 +207,11 @@ func pauseResume(signal string) func([]string, io.Writer) error {
 
 func history(args []string, stdout io.Writer) error {
 	h := newHACommand("history", 30*time.Second)
-	cluster, c, ctx, done, err := h.open(args)
+	st, err := h.monitorState(args)
 	if err != nil {
 		return err
 	}
-	defer done()
-	st, err := queryStatus(ctx, c, cluster)
-	if err != nil {
-		return err
-	}
+	cluster := st.Cluster
 	events := st.Events
 	if *h.asJSON {
 		return writeJSON(stdout, events)
