@@ -220,7 +220,19 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 		if strings.Contains(r.Output, "could not connect") || strings.Contains(r.Output, "connection to server") {
 			return schemas.RejoinNodeResult{}, fmt.Errorf("pg_rewind of %s could not reach %s: %w", node.Name, primary.Name, rerr)
 		}
-		return schemas.RejoinNodeResult{}, cannotRejoin(node.Name, fmt.Sprintf("pg_rewind from %s failed: %s; rebuild it with pg_basebackup", primary.Name, lastLines([]byte(r.Output), 6)))
+		// pg_rewind cannot make it follow (its WAL since the fork is gone,
+		// for one): copy the primary afresh, as an operator would.
+		why := lastLines([]byte(r.Output), 3)
+		n.logger().Warn("pg_rewind failed; rebuilding with pg_basebackup", zap.String("node", node.Name), zap.String("pg_rewind", why))
+		conninfo, replPassword, err := n.replicationSource(primary)
+		if err != nil {
+			return schemas.RejoinNodeResult{}, err
+		}
+		out, err := d.Rebuild(ctx, conninfo, replPassword, saved)
+		if err != nil {
+			return schemas.RejoinNodeResult{}, cannotRejoin(node.Name, fmt.Sprintf("pg_rewind from %s failed (%s) and so did pg_basebackup: %v %s", primary.Name, why, err, lastLines([]byte(out), 3)))
+		}
+		return schemas.RejoinNodeResult{Rewound: true, Detail: fmt.Sprintf("rebuilt with pg_basebackup from %s (pg_rewind failed: %s)", primary.Name, why)}, nil
 	}
 	res := schemas.RejoinNodeResult{Rewound: r.Rewound, Detail: "no rewind required"}
 	if r.Rewound {
@@ -230,6 +242,26 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 		}
 	}
 	return res, nil
+}
+
+// replicationSource is a replication connection to primary as the
+// topology's replication role, for pg_basebackup.
+func (n *Nodes) replicationSource(primary schemas.PostgresNode) (string, string, error) {
+	repl := n.Topology.Failover.Replication
+	if repl == nil {
+		return "", "", cannotRejoin(primary.Name, "pg_rewind failed and failover.replication names no role to copy the primary with")
+	}
+	host, port, err := nodeHostPort(primary)
+	if err != nil {
+		return "", "", err
+	}
+	pw, err := n.Clients.Secrets.Value(repl.Password)
+	if err != nil {
+		return "", "", fmt.Errorf("password of the replication role: %w", err)
+	}
+	return schemas.FormatConninfo(map[string]string{
+		"host": host, "port": strconv.Itoa(int(port)), "user": repl.User, "application_name": "lifeboat-rebuild", "connect_timeout": "5",
+	}), pw, nil
 }
 
 // divergence is pg_rewind's line saying where the timelines parted.

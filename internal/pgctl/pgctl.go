@@ -357,3 +357,42 @@ func (d Dir) RestoreFiles(saved map[string][]byte) error {
 	}
 	return nil
 }
+
+// Rebuild replaces the data directory with a fresh copy of the source
+// server, taken with pg_basebackup over a replication connection, when
+// pg_rewind cannot make it follow (its WAL is gone, for one). The copy is
+// made beside it and swapped in only when complete; the files in keep
+// (the node's own configuration) are carried over. The diverged directory
+// is removed: what it held beyond the fork was never on the new primary.
+func (d Dir) Rebuild(ctx context.Context, source, password string, keep map[string][]byte) (string, error) {
+	tmp := d.Path + ".rebuild"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	var extra []string
+	if password != "" {
+		extra = append(extra, "PGPASSWORD="+password)
+	}
+	parent := Dir{Path: filepath.Dir(d.Path), Bin: d.Bin}
+	out, err := parent.run(ctx, d.env(extra...), "pg_basebackup", "--pgdata="+tmp, "--dbname="+source,
+		"--wal-method=stream", "--checkpoint=fast", "--no-password")
+	if err != nil {
+		_ = os.RemoveAll(tmp)
+		return out, fmt.Errorf("pg_basebackup into %s: %w", tmp, err)
+	}
+	fresh := Dir{Path: tmp, Bin: d.Bin}
+	if err := fresh.RestoreFiles(keep); err != nil {
+		return out, err
+	}
+	old := d.Path + ".diverged"
+	if err := os.RemoveAll(old); err != nil {
+		return out, err
+	}
+	if err := os.Rename(d.Path, old); err != nil {
+		return out, err
+	}
+	if err := os.Rename(tmp, d.Path); err != nil {
+		return out, err
+	}
+	return out, os.RemoveAll(old)
+}
