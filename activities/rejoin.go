@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -170,7 +171,16 @@ func (n *Nodes) serverLog(node schemas.PostgresNode, pid int) string {
 
 // rewind brings the stopped data directory to where it can follow primary:
 // a clean stop first, then pg_rewind, keeping the node's own configuration.
-func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.PostgresNode, logFile string) (schemas.RejoinNodeResult, error) {
+func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.PostgresNode, logFile string) (_ schemas.RejoinNodeResult, err error) {
+	// The standby mark comes off for pg_rewind; a failure puts it back, so a
+	// restart of the node cannot come up as a second primary.
+	defer func() {
+		if err != nil {
+			if serr := d.WriteStandbySignal(); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+	}()
 	control, err := d.ControlData(ctx)
 	if err != nil {
 		return schemas.RejoinNodeResult{}, err
