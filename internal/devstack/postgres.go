@@ -241,6 +241,9 @@ func (s *Stack) upPostgres(ctx context.Context) error {
 		return errors.New("PostgreSQL passwords missing from .dev/secrets")
 	}
 
+	if s.established() {
+		return s.upEstablished(ctx, pw)
+	}
 	primary := pgNodes[0]
 	if err := s.initPrimary(ctx, u, primary, pw); err != nil {
 		return fmt.Errorf("init %s: %w", primary.name, err)
@@ -277,6 +280,38 @@ func (s *Stack) upPostgres(ctx context.Context) error {
 	}
 	if err := errors.Join(all...); err != nil {
 		return err
+	}
+	return s.waitReplication(ctx, pw)
+}
+
+// established reports whether every node has a data directory: a cluster
+// made before, whose roles failovers may have moved since.
+func (s *Stack) established() bool {
+	for _, n := range pgNodes {
+		if !exists(filepath.Join(s.pgDataDir(n.name), "PG_VERSION")) {
+			return false
+		}
+	}
+	return true
+}
+
+// upEstablished starts the nodes of an established cluster as they are. A
+// node that does not come up (a former primary a failover fenced, waiting
+// to be rejoined) is reported, not fatal: the stack's workers and their
+// HealthMonitor are what repair it, so they must start.
+func (s *Stack) upEstablished(ctx context.Context, pw string) error {
+	var failed []string
+	for _, n := range pgNodes {
+		if err := s.startPG(ctx, s.pgUser, n, pw); err != nil {
+			s.logf("%-12s did not start; the health monitor rejoins it: %v", n.name, err)
+			failed = append(failed, n.name)
+		}
+	}
+	if len(failed) == len(pgNodes) {
+		return errors.New("no PostgreSQL node started")
+	}
+	if len(failed) > 0 {
+		return nil
 	}
 	return s.waitReplication(ctx, pw)
 }
