@@ -155,8 +155,10 @@ type MonitorState struct {
 	Views      map[string]Observation `json:"views,omitempty"`
 	Order      []string               `json:"order"`
 	Failover   *ActiveFailover        `json:"failover,omitempty"`
-	// Rejoining names nodes a Rejoin runs for.
-	Rejoining map[string]string `json:"rejoining,omitempty"`
+	// Rejoining names nodes a Rejoin runs for; RejoinAfter holds off a node
+	// whose last rejoin failed.
+	Rejoining   map[string]string    `json:"rejoining,omitempty"`
+	RejoinAfter map[string]time.Time `json:"rejoin_after,omitempty"`
 	// RedisMaster is the master the sentinels agree on.
 	RedisMaster      string    `json:"redis_master,omitempty"`
 	RedisMasterSince time.Time `json:"redis_master_since,omitempty"`

@@ -29,6 +29,14 @@ const (
 	// rejoinGrace is how long a replica may fail to stream from the primary
 	// (a repoint in progress) before it is rejoined.
 	rejoinGrace = 10 * time.Second
+	// downRejoinAfter is how long a node with a data directory may stay
+	// down before it is rejoined (started as a replica of the primary).
+	downRejoinAfter = 30 * time.Second
+	// rejoinSettle holds off judging a rejoined node until the probes have
+	// seen it follow.
+	rejoinSettle = time.Minute
+	// rejoinBackoff spaces the attempts to rejoin a node that failed one.
+	rejoinBackoff = 10 * time.Minute
 	// defaultContinueAfter is the history length that makes the monitor
 	// continue as new when the server has not suggested it yet.
 	defaultContinueAfter = 10000
@@ -589,9 +597,21 @@ func (m *monitor) judgeRejoins(ctx workflow.Context) {
 		diverged := o.Role == schemas.RolePrimary ||
 			(o.Role == schemas.RoleReplica && o.Error != "" && now.Sub(o.Since) >= rejoinGrace) ||
 			(o.Role == schemas.RoleReplica && o.Timeline != 0 && primary.Timeline != 0 && o.Timeline < primary.Timeline && now.Sub(o.Since) >= rejoinGrace)
-		if !diverged || o.State == schemas.StateFailed {
-			if o.Role == schemas.RoleReplica && o.Error != "" {
+		// A node down for a while that its region's worker can start (it
+		// has a data directory) is rejoined too: a fenced former primary does
+		// not come back by itself.
+		node, _ := m.topo.PostgresNode(name)
+		down := o.State == schemas.StateFailed && node.DataDir != "" && now.Sub(o.Since) >= downRejoinAfter
+		if after := m.st.RejoinAfter[name]; now.Before(after) {
+			m.wakeAt(ctx, after)
+			continue
+		}
+		if !down && (!diverged || o.State == schemas.StateFailed) {
+			switch {
+			case o.Role == schemas.RoleReplica && o.Error != "":
 				m.wakeAt(ctx, o.Since.Add(rejoinGrace))
+			case o.State == schemas.StateFailed && node.DataDir != "":
+				m.wakeAt(ctx, o.Since.Add(downRejoinAfter))
 			}
 			continue
 		}
@@ -614,10 +634,17 @@ func (m *monitor) onRejoined(ctx workflow.Context, node string, f workflow.Futur
 	delete(m.rejoins, node)
 	delete(m.st.Rejoining, node)
 	var res schemas.RejoinResult
+	if m.st.RejoinAfter == nil {
+		m.st.RejoinAfter = map[string]time.Time{}
+	}
 	if err := f.Get(ctx, &res); err != nil {
-		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster: %v", node, err))
+		m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinBackoff)
+		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster (next try in %s): %v", node, rejoinBackoff, err))
 		return
 	}
+	// The probes need a moment to see the node streaming: judging it on
+	// what they said before the rejoin would rejoin it again.
+	m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinSettle)
 	now := workflow.Now(ctx)
 	m.event(ctx, schemas.HAEvent{Kind: schemas.EventRejoin, From: node, To: res.Primary, Epoch: m.st.Epoch,
 		Outcome: "succeeded", Started: now, Finished: now, Detail: res.Detail})

@@ -29,6 +29,8 @@ type probeScript struct {
 	calls int
 	known []map[string]schemas.Observation
 	world map[string]schemas.Observation
+	// now is the workflow clock, which stamps when a judgement changed.
+	now func() time.Time
 }
 
 type probeStep struct {
@@ -48,6 +50,9 @@ func (p *probeScript) next(in schemas.MonitorProbeInput) (time.Duration, schemas
 		after = p.steps[i].after
 		for _, o := range p.steps[i].obs {
 			o.From = in.Region
+			if o.Since.IsZero() && p.now != nil {
+				o.Since = p.now()
+			}
 			p.world[o.Name] = o
 		}
 	}
@@ -100,20 +105,25 @@ type monitorHarness struct {
 	detections []schemas.StartFailoverInput
 	alerts     []schemas.AlertInput
 	published  []string
+	rejoined   []string
 }
 
 func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(HealthMonitor)
-	env.RegisterWorkflowWithOptions(func(workflow.Context, schemas.RejoinInput) (schemas.RejoinResult, error) {
-		return schemas.RejoinResult{}, nil
+	h := &monitorHarness{env: env, a: &probeScript{}, b: &probeScript{}}
+	env.RegisterWorkflowWithOptions(func(_ workflow.Context, in schemas.RejoinInput) (schemas.RejoinResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.rejoined = append(h.rejoined, in.Node)
+		return schemas.RejoinResult{Cluster: in.Cluster, Node: in.Node, Primary: "pg-a1"}, nil
 	}, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
 	env.RegisterActivity(&activities.Cluster{})
 	env.RegisterActivity(&activities.Probe{})
 	env.RegisterActivity(&activities.Routing{})
 	env.RegisterActivity(&activities.Control{})
-	h := &monitorHarness{env: env, a: &probeScript{}, b: &probeScript{}}
+	h.a.now, h.b.now = env.Now, env.Now
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)
 	for _, p := range []struct {
 		region string
@@ -382,5 +392,22 @@ func TestHealthMonitor_NudgesSentinelAfterItsWindowAndFollowsTheNewMaster(t *tes
 	}
 	if !slices.ContainsFunc(after.Events, func(e schemas.HAEvent) bool { return e.Kind == schemas.EventRedis && e.To == newMaster }) {
 		t.Errorf("events %+v: want the Redis failover recorded", after.Events)
+	}
+}
+
+func TestHealthMonitor_RejoinsADownReplicaItsWorkerCanStart(t *testing.T) {
+	topo := twoRegions()
+	topo.Regions[0].Postgres[1].DataDir = "/srv/pg-a2"
+	h := newMonitorEnv(t, topo)
+	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", "", schemas.StateFailed)}}}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	var early []string
+	h.env.RegisterDelayedCallback(func() { early = slices.Clone(h.rejoined) }, 20*time.Second)
+	h.run(t, 80*time.Second)
+	if len(early) != 0 {
+		t.Errorf("rejoined %v before the node had been down 30 s", early)
+	}
+	if !slices.Equal(h.rejoined, []string{"pg-a2"}) {
+		t.Errorf("rejoined %v, want pg-a2 once", h.rejoined)
 	}
 }
