@@ -83,6 +83,11 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 			}
 		}
 		slices.Sort(res.Changed)
+		states := make(map[string]string, len(res.Observations))
+		for name, o := range res.Observations {
+			states[name] = o.State
+		}
+		p.Metrics.ObserveMonitorRound(in.Cluster, in.Region, states, now)
 		activity.RecordHeartbeat(ctx, res.Checks)
 		if len(res.Changed) > 0 || !time.Now().Before(deadline) {
 			return res, nil
