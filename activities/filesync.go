@@ -9,6 +9,7 @@ import (
 	"io"
 	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,8 +175,9 @@ func beat(ctx context.Context, p schemas.FileSyncProgress) {
 	}
 }
 
-// Manifests and plans are JSON, compressed: a manifest takes about 150
-// bytes a file before compression, and is held whole in memory.
+// Plans and reports are JSON, manifests a binary form (a manifest is read
+// and written several times a sync); all are compressed, and held whole in
+// memory: about 100 bytes a file.
 
 // maxStateBytes bounds what one state object may inflate to.
 const maxStateBytes = 4 << 30
@@ -191,6 +193,50 @@ func putState(ctx context.Context, store objstore.Store, key string, v any, more
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
+	return putBlob(ctx, store, body, key, more...)
+}
+
+// getState reads what putState stored into v. A missing object is
+// objstore.ErrNotFound; one that does not decode is Corrupt.
+func getState(ctx context.Context, store objstore.Store, key string, v any) error {
+	body, err := getBlob(ctx, store, key)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return corrupt(fmt.Sprintf("%s in %s does not parse: %v", key, store, err))
+	}
+	return nil
+}
+
+// putFileManifest stores a manifest in its binary form (see
+// schemas.EncodeFileManifest), compressed, under key and each of more.
+func putFileManifest(ctx context.Context, store objstore.Store, key string, m schemas.FileManifest, more ...string) error {
+	body, err := schemas.EncodeFileManifest(m)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return putBlob(ctx, store, body, key, more...)
+}
+
+// getFileManifest reads a manifest and refuses one of a newer format.
+func getFileManifest(ctx context.Context, store objstore.Store, key string) (schemas.FileManifest, error) {
+	body, err := getBlob(ctx, store, key)
+	if err != nil {
+		return schemas.FileManifest{}, err
+	}
+	m, err := schemas.DecodeFileManifest(body)
+	if err != nil {
+		return m, corrupt(fmt.Sprintf("%s in %s: %v", key, store, err))
+	}
+	if m.FormatVersion > schemas.FileManifestFormatVersion {
+		return m, corrupt(fmt.Sprintf("%s is format %d; this worker reads up to %d: upgrade it", key, m.FormatVersion, schemas.FileManifestFormatVersion))
+	}
+	return m, nil
+}
+
+// putBlob stores body, compressed, under key and each of more.
+func putBlob(ctx context.Context, store objstore.Store, body []byte, key string, more ...string) error {
 	z := zenc.EncodeAll(body, make([]byte, 0, len(body)/4))
 	for _, k := range append([]string{key}, more...) {
 		if err := store.Put(ctx, k, bytes.NewReader(z), int64(len(z))); err != nil {
@@ -200,44 +246,29 @@ func putState(ctx context.Context, store objstore.Store, key string, v any, more
 	return nil
 }
 
-// getState reads what putState stored into v. A missing object is
-// objstore.ErrNotFound; one that does not decode is Corrupt.
-func getState(ctx context.Context, store objstore.Store, key string, v any) error {
+// getBlob reads what putBlob stored. A missing object is
+// objstore.ErrNotFound; one that does not decompress is Corrupt.
+func getBlob(ctx context.Context, store objstore.Store, key string) ([]byte, error) {
 	rc, err := store.Get(ctx, key)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	defer rc.Close()
 	z, err := io.ReadAll(rc)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", key, err)
+		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
 	body, err := zdec.DecodeAll(z, nil)
 	if err != nil {
-		return corrupt(fmt.Sprintf("%s in %s does not decompress: %v", key, store, err))
+		return nil, corrupt(fmt.Sprintf("%s in %s does not decompress: %v", key, store, err))
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return corrupt(fmt.Sprintf("%s in %s does not parse: %v", key, store, err))
-	}
-	return nil
-}
-
-// getManifest reads a manifest and refuses one of a newer format.
-func getManifest(ctx context.Context, store objstore.Store, key string) (schemas.FileManifest, error) {
-	var m schemas.FileManifest
-	if err := getState(ctx, store, key, &m); err != nil {
-		return m, err
-	}
-	if m.FormatVersion > schemas.FileManifestFormatVersion {
-		return m, corrupt(fmt.Sprintf("%s is format %d; this worker reads up to %d: upgrade it", key, m.FormatVersion, schemas.FileManifestFormatVersion))
-	}
-	return m, nil
+	return body, nil
 }
 
 // copyManifest reads the manifest the last successful sync wrote, or an
 // empty one when the tree was never synced.
 func copyManifest(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster string) (schemas.FileManifest, error) {
-	m, err := getManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name))
+	m, err := getFileManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name))
 	if errors.Is(err, objstore.ErrNotFound) {
 		return schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: cluster, Tree: t.Name}, nil
 	}
@@ -255,18 +286,17 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 		return schemas.ScanFileTreeResult{}, err
 	}
 	taken := time.Now().UTC()
-	var cache schemas.FileManifest
 	cacheKey := schemas.FileSourceCacheKey(in.Cluster, t.Name)
-	if err := getState(ctx, store, cacheKey, &cache); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+	cache, err := getFileManifest(ctx, store, cacheKey)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		// Only a cache: the scan reads every file instead.
 		f.logger().Warn("source hashes of the last scan are unreadable; hashing every file", zap.String("tree", t.Name), zap.Error(err))
 		cache = schemas.FileManifest{}
 	}
 	known := indexByPath(cache.Entries)
-	checkpoint := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.partial.json.zst")
+	checkpoint := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, sourcePartialName)
 	if last := lastProgress(ctx); last.Checkpoint != "" {
-		var partial schemas.FileManifest
-		if err := getState(ctx, store, last.Checkpoint, &partial); err == nil {
+		if partial, err := getFileManifest(ctx, store, last.Checkpoint); err == nil {
 			for _, e := range partial.Entries {
 				known[e.Path] = e
 			}
@@ -279,7 +309,8 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 		progress:  schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanSource},
 		beatEvery: f.heartbeatEvery(), checkpointEvery: f.checkpointEvery(),
 		checkpoint: func(hashed []schemas.FileEntry) error {
-			return putState(ctx, store, checkpoint, schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Entries: hashed})
+			schemas.SortEntries(hashed)
+			return putFileManifest(ctx, store, checkpoint, schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Entries: hashed})
 		},
 		checkpointKey: checkpoint,
 	}
@@ -288,10 +319,11 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 		return schemas.ScanFileTreeResult{}, fmt.Errorf("scan file tree %s: %w", t.Name, err)
 	}
 	m := schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: in.Cluster, Tree: t.Name, Taken: taken, Entries: entries}
-	// Also the next scan's cache, whatever becomes of this sync: it says
-	// only what the source held.
-	key := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.json.zst")
-	if err := putState(ctx, store, key, m, cacheKey); err != nil {
+	// One object is both this run's source manifest and the next scan's
+	// cache: it says only what the source held, whatever becomes of this
+	// sync, and one sync of a tree runs at a time.
+	key := cacheKey
+	if err := putFileManifest(ctx, store, key, m); err != nil {
 		return schemas.ScanFileTreeResult{}, err
 	}
 	res := schemas.ScanFileTreeResult{Key: key, Hashed: s.hashed, HashedBytes: s.hashedBytes, Skipped: s.skipped, Taken: taken}
@@ -322,20 +354,22 @@ func indexByPath(es []schemas.FileEntry) map[string]schemas.FileEntry {
 
 // PlanFileSync compares the run's manifests of the source and of the copy
 // and stores the plan: its steps, and each transfer batch apart, so each
-// batch's activity reads only its own.
+// batch's activity reads only its own. Then it sends batch 0 as
+// SendFileBatch would: it runs in the tree's region, and a sync of a few
+// changed files is thus a round trip shorter.
 func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInput) (schemas.PlanFileSyncResult, error) {
-	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, anywhere)
+	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, onSource)
 	if err != nil {
 		return schemas.PlanFileSyncResult{}, err
 	}
 	if in.BatchFiles < 0 || in.BatchMB < 0 {
 		return schemas.PlanFileSyncResult{}, invalidInput("batch_files", "batch bounds must be at least 0 (0 means the default)")
 	}
-	src, err := getManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "source.json.zst"))
+	src, err := getFileManifest(ctx, store, schemas.FileSourceCacheKey(in.Cluster, t.Name))
 	if err != nil {
 		return schemas.PlanFileSyncResult{}, err
 	}
-	cp, err := getManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "copy.json.zst"))
+	cp, err := getFileManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, copyName))
 	if err != nil {
 		return schemas.PlanFileSyncResult{}, err
 	}
@@ -349,8 +383,11 @@ func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInpu
 	}
 	res.Copy, res.CopyBytes = p.Transfers()
 	for i, b := range p.Batches {
-		if err := putState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, i), b); err != nil {
-			return res, err
+		// Batch 0 travels in the plan itself, which its apply reads anyway.
+		if i > 0 {
+			if err := putState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, i), b); err != nil {
+				return res, err
+			}
 		}
 		files, bytes := countFiles(b)
 		res.Batches = append(res.Batches, schemas.FileBatchSummary{Files: files, Bytes: bytes})
@@ -359,11 +396,30 @@ func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInpu
 	if len(res.Batches) == 0 && t.Sync.Store == "" && len(p.Removals)+len(p.Dirs)+len(p.Local) > 0 {
 		res.Batches = []schemas.FileBatchSummary{{}}
 	}
-	p.Batches = nil
-	if err := putState(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "plan.json.zst"), p); err != nil {
+	first := p.Batches
+	p.Batches = p.Batches[:min(len(p.Batches), 1)]
+	if err := putState(ctx, store, planKey(in.Cluster, t.Name, in.Run), p); err != nil {
 		return res, err
 	}
+	if len(first) > 0 {
+		sent, err := f.sendBatch(ctx, store, t, in.Cluster, in.Run, 0, first[0])
+		if err != nil {
+			return res, err
+		}
+		res.First = &sent
+	}
 	return res, nil
+}
+
+// Names of a run's working objects.
+const (
+	sourcePartialName = "source.partial.manifest.zst"
+	copyName          = "copy.manifest.zst"
+)
+
+// planKey holds the plan, with batch 0; batchPlanKey each further batch.
+func planKey(cluster, tree, run string) string {
+	return schemas.FileSyncRunKey(cluster, tree, run, "plan.json.zst")
 }
 
 func batchPlanKey(cluster, tree, run string, i int) string {
@@ -388,22 +444,28 @@ type runState struct {
 }
 
 // readRun reads the run's manifests, plan and what each batch reported.
-func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int) (runState, error) {
+// The apply that commits passes what it holds: its own report (last, for
+// batch batches-1) and the plan when it read it.
+func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int, plan *schemas.FileSyncPlan, last *schemas.FileBatchDone) (runState, error) {
 	var r runState
 	var err error
-	if r.src, err = getManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "source.json.zst")); err != nil {
+	if r.src, err = getFileManifest(ctx, store, schemas.FileSourceCacheKey(cluster, tree)); err != nil {
 		return r, err
 	}
-	if r.copy, err = getManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "copy.json.zst")); err != nil {
+	if r.copy, err = getFileManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, copyName)); err != nil {
 		return r, err
 	}
-	if err := getState(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, "plan.json.zst"), &r.plan); err != nil {
+	if plan != nil {
+		r.plan = *plan
+	} else if err := getState(ctx, store, planKey(cluster, tree, run), &r.plan); err != nil {
 		return r, err
 	}
 	r.done = map[string]schemas.FileEntry{}
 	for i := range batches {
 		var d schemas.FileBatchDone
-		if err := getState(ctx, store, batchDoneKey(cluster, tree, run, i), &d); err != nil {
+		if i == batches-1 && last != nil {
+			d = *last
+		} else if err := getState(ctx, store, batchDoneKey(cluster, tree, run, i), &d); err != nil {
 			return r, fmt.Errorf("batch %d was not applied: %w", i, err)
 		}
 		for _, e := range d.Entries {
@@ -419,7 +481,7 @@ func readRun(ctx context.Context, store objstore.Store, cluster, tree, run strin
 // the working objects of every run of the tree: one sync of a tree runs at
 // a time, so any other run's are left from a sync that failed.
 func (f *FileSync) finishRun(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree, run string, m schemas.FileManifest) (schemas.FileSyncStatus, error) {
-	if err := putState(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name), m); err != nil {
+	if err := putFileManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name), m); err != nil {
 		return schemas.FileSyncStatus{}, err
 	}
 	st := schemas.FileSyncStatus{Tree: t.Name, Run: run, SyncedAt: time.Now().UTC(), SourceTime: m.Taken}
@@ -435,26 +497,61 @@ func (f *FileSync) finishRun(ctx context.Context, store objstore.Store, cluster 
 		return st, fmt.Errorf("write sync status of %s: %w", t.Name, err)
 	}
 	f.observeSync(t, st)
-	if _, err := deletePrefix(ctx, store, schemas.FileSyncRunsPrefix(cluster, t.Name)); err != nil {
-		// The sync is done and recorded; what is left is found and
-		// removed by the next one.
-		f.logger().Warn("working objects of the sync left behind", zap.String("tree", t.Name), zap.Error(err))
-	}
+	// The sync is done and recorded: its working objects go in the
+	// background, with those a failed sync left (older by a margin than
+	// this commit, so that a sync that starts meanwhile keeps its own);
+	// what a worker that stops first leaves behind goes with a later sync.
+	cutoff := st.SyncedAt.Add(-staleRunAge)
+	go func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		own := schemas.FileSyncRunKey(cluster, t.Name, run, "")
+		_, err := deletePrefix(cctx, store, schemas.FileSyncRunsPrefix(cluster, t.Name), func(o objstore.ObjectInfo) bool {
+			return strings.HasPrefix(o.Key, own) || o.ModTime.Before(cutoff)
+		})
+		if err != nil {
+			f.logger().Warn("working objects of the sync left behind", zap.String("tree", t.Name), zap.Error(err))
+		}
+	}()
 	return st, nil
 }
 
-// deletePrefix removes every object under prefix.
-func deletePrefix(ctx context.Context, store objstore.Store, prefix string) (int, error) {
-	objs, err := store.List(ctx, prefix)
+// staleRunAge is how old another run's working objects must be for a
+// commit to remove them: more than clocks drift apart.
+const staleRunAge = 10 * time.Minute
+
+// deletePrefix removes the objects under prefix that which accepts (all
+// with nil), several at a time.
+func deletePrefix(ctx context.Context, store objstore.Store, prefix string, which func(objstore.ObjectInfo) bool) (int, error) {
+	all, err := store.List(ctx, prefix)
 	if err != nil {
 		return 0, fmt.Errorf("list %s: %w", prefix, err)
 	}
-	for i, o := range objs {
-		if err := store.Delete(ctx, o.Key); err != nil {
-			return i, fmt.Errorf("delete %s: %w", o.Key, err)
+	var objs []objstore.ObjectInfo
+	for _, o := range all {
+		if which == nil || which(o) {
+			objs = append(objs, o)
 		}
 	}
-	return len(objs), nil
+	keys := make(chan string)
+	errs := make(chan error, len(objs))
+	var wg sync.WaitGroup
+	for range min(len(objs), 8) {
+		wg.Go(func() {
+			for k := range keys {
+				if err := store.Delete(ctx, k); err != nil {
+					errs <- fmt.Errorf("delete %s: %w", k, err)
+				}
+			}
+		})
+	}
+	for _, o := range objs {
+		keys <- o.Key
+	}
+	close(keys)
+	wg.Wait()
+	close(errs)
+	return len(objs) - len(errs), <-errs
 }
 
 // DiscardFileSyncRun removes the working objects of a run that failed or
@@ -464,7 +561,7 @@ func (f *FileSync) DiscardFileSyncRun(ctx context.Context, in schemas.DiscardFil
 	if err != nil {
 		return schemas.DiscardFileSyncRunResult{}, err
 	}
-	n, err := deletePrefix(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, ""))
+	n, err := deletePrefix(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, ""), nil)
 	return schemas.DiscardFileSyncRunResult{Deleted: n}, err
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -51,8 +50,8 @@ func (f *FileSync) ScanFileCopy(ctx context.Context, in schemas.ScanFileCopyInpu
 		seen.Scrubbed = now
 	}
 	damaged := damagedEntries(state, seen, t.Sync.Store != "")
-	res.Key = schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "copy.json.zst")
-	if err := putState(ctx, store, res.Key, seen); err != nil {
+	res.Key = schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, copyName)
+	if err := putFileManifest(ctx, store, res.Key, seen); err != nil {
 		return res, err
 	}
 	res.Files, res.Bytes = countFiles(seen.Entries)
@@ -127,33 +126,41 @@ func damagedEntries(state, seen schemas.FileManifest, store bool) []string {
 	return out
 }
 
-// CommitFileSync finishes a sync at the copy once every batch is applied:
-// it makes the links, deletes what the source no longer has (only when the
-// tree allows deletes), sets modes and times, gives every directory its
-// own, flushes the copy's filesystem, then stores the copy's new manifest
-// and the sync's status and removes the run's working objects. For a store
-// copy it records the objects sent and, when deletes are allowed, removes
-// the contents no entry names any more. It runs in the copy's region.
+// CommitFileSync finishes a sync at the copy once every batch is applied
+// (the apply of the last batch does it itself; this is for syncs that
+// apply none, and for store copies): it makes the links, deletes what the
+// source no longer has (only when the tree allows deletes), sets modes and
+// times and gives every directory its own, then stores the copy's new
+// manifest and the sync's status and removes the run's working objects.
+// For a store copy it records the objects sent and, when deletes are
+// allowed, removes the contents no entry names any more. It runs in the
+// copy's region.
 func (f *FileSync) CommitFileSync(ctx context.Context, in schemas.CommitFileSyncInput) (schemas.CommitFileSyncResult, error) {
 	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, onCopy)
 	if err != nil {
 		return schemas.CommitFileSyncResult{}, err
 	}
-	run, err := readRun(ctx, store, in.Cluster, t.Name, in.Run, in.Batches)
+	return f.commit(ctx, store, t, in.Cluster, in.Run, in.Batches, nil, nil)
+}
+
+// commit finishes the sync: see CommitFileSync. The apply that commits
+// passes the plan it read, if any, and its own report.
+func (f *FileSync) commit(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster, runID string, batches int, plan *schemas.FileSyncPlan, last *schemas.FileBatchDone) (schemas.CommitFileSyncResult, error) {
+	run, err := readRun(ctx, store, cluster, t.Name, runID, batches, plan, last)
 	if err != nil {
 		return schemas.CommitFileSyncResult{}, err
 	}
 	var res schemas.CommitFileSyncResult
 	var m schemas.FileManifest
 	if t.Sync.Store != "" {
-		m, res, err = f.commitStore(ctx, store, in.Cluster, t, run)
+		m, res, err = f.commitStore(ctx, store, cluster, t, run)
 	} else {
 		m, res, err = commitDir(t, run)
 	}
 	if err != nil {
 		return res, fmt.Errorf("commit the copy of %s: %w", t.Name, err)
 	}
-	st, err := f.finishRun(ctx, store, in.Cluster, t, in.Run, m)
+	st, err := f.finishRun(ctx, store, cluster, t, runID, m)
 	if err != nil {
 		return res, err
 	}
@@ -212,8 +219,13 @@ func commitDir(t schemas.FileTree, run runState) (schemas.FileManifest, schemas.
 	}
 	slices.Reverse(dirs)
 	for _, d := range dirs {
-		if info, err := root.Lstat(d.Path); err != nil || !info.IsDir() {
+		info, err := root.Lstat(d.Path)
+		if err != nil || !info.IsDir() {
 			continue // left out: a conflict, or a directory removed since the scan
+		}
+		if got := entryOf(d.Path, info); got.Mode == d.Mode && got.MTime == d.MTime {
+			a.done.Entries = append(a.done.Entries, got) // as it should be: left alone
+			continue
 		}
 		if err := a.place("", d); err != nil {
 			return schemas.FileManifest{}, res, err
@@ -222,25 +234,10 @@ func commitDir(t schemas.FileTree, run runState) (schemas.FileManifest, schemas.
 	for _, e := range a.done.Entries {
 		run.done[e.Path] = e
 	}
-	// The manifest says the copy holds these files: they must be on disk
-	// first, whatever happens to the host next.
-	if err := syncFS(root); err != nil {
-		return schemas.FileManifest{}, res, err
-	}
+	// Nothing here waits for the disk (see startWriteback): a link, delete,
+	// mode or time a crash loses leaves an entry that differs from the
+	// manifest, which the next sync finds and sets again.
 	return schemas.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped), res, nil
-}
-
-// syncFS flushes the filesystem that holds root (syncfs(2)).
-func syncFS(root *os.Root) error {
-	d, err := root.Open(".")
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("flush the copy's filesystem: %w", err)
-	}
-	return nil
 }
 
 // VerifyFileCopy reads every file of the copy, hashes it and reports every

@@ -34,11 +34,11 @@ const smallObject = 4 << 20
 // to hash, once read, to the name it is stored under: a file that changed
 // since the scan stores nothing and is skipped. A content already stored
 // (by an earlier attempt) is not sent again.
-func (f *FileSync) sendObjects(ctx context.Context, store objstore.Store, in schemas.SendFileBatchInput, t schemas.FileTree, entries []schemas.FileEntry, opts pipeline.Options) (schemas.SendFileBatchResult, error) {
+func (f *FileSync) sendObjects(ctx context.Context, store objstore.Store, cluster, run string, batch int, t schemas.FileTree, entries []schemas.FileEntry, opts pipeline.Options) (schemas.SendFileBatchResult, error) {
 	var res schemas.SendFileBatchResult
 	var done schemas.FileBatchDone
 	var files, plain atomic.Int64
-	progress := schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseSend, Batch: in.Batch, Total: len(entries)}
+	progress := schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseSend, Batch: batch, Total: len(entries)}
 	stop := heartbeatEvery(ctx, f.heartbeatEvery(), func() any {
 		p := progress
 		p.Done, p.Bytes = int(files.Load()), plain.Load()
@@ -47,7 +47,7 @@ func (f *FileSync) sendObjects(ctx context.Context, store objstore.Store, in sch
 	defer stop()
 	buf := make([]byte, ioBuf)
 	for _, e := range entries {
-		key := schemas.FileObjectKey(in.Cluster, t.Name, e.SHA256)
+		key := schemas.FileObjectKey(cluster, t.Name, e.SHA256)
 		if info, err := store.Stat(ctx, key); err == nil {
 			done.Objects = append(done.Objects, schemas.StoredObject{SHA256: e.SHA256, Size: info.Size})
 			files.Add(1)
@@ -88,7 +88,7 @@ func (f *FileSync) sendObjects(ctx context.Context, store objstore.Store, in sch
 		res.StoredSize += sums.StoredSize
 		files.Add(1)
 	}
-	if err := putState(ctx, store, batchDoneKey(in.Cluster, t.Name, in.Run, in.Batch), done); err != nil {
+	if err := putState(ctx, store, batchDoneKey(cluster, t.Name, run, batch), done); err != nil {
 		return res, err
 	}
 	return res, nil

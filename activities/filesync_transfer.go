@@ -15,12 +15,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"filippo.io/age"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
@@ -64,26 +66,38 @@ func (f *FileSync) SendFileBatch(ctx context.Context, in schemas.SendFileBatchIn
 		return schemas.SendFileBatchResult{}, err
 	}
 	var entries []schemas.FileEntry
-	if err := getState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, in.Batch), &entries); err != nil {
+	if in.Batch == 0 {
+		var p schemas.FileSyncPlan
+		if err := getState(ctx, store, planKey(in.Cluster, t.Name, in.Run), &p); err != nil {
+			return schemas.SendFileBatchResult{}, err
+		}
+		if len(p.Batches) > 0 {
+			entries = p.Batches[0]
+		}
+	} else if err := getState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, in.Batch), &entries); err != nil {
 		return schemas.SendFileBatchResult{}, err
 	}
+	return f.sendBatch(ctx, store, t, in.Cluster, in.Run, in.Batch, entries)
+}
+
+// sendBatch sends the files of one batch: see SendFileBatch.
+func (f *FileSync) sendBatch(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster, run string, batch int, entries []schemas.FileEntry) (schemas.SendFileBatchResult, error) {
 	opts, err := f.sealOptions()
 	if err != nil {
 		return schemas.SendFileBatchResult{}, err
 	}
 	if t.Sync.Store != "" {
-		return f.sendObjects(ctx, store, in, t, entries, opts)
+		return f.sendObjects(ctx, store, cluster, run, batch, t, entries, opts)
 	}
-
-	key := batchDataKey(in.Cluster, t.Name, in.Run, in.Batch)
-	if last := lastProgress(ctx); last.Phase == schemas.PhaseSend && last.Batch == in.Batch && last.Sent != nil {
+	key := batchDataKey(cluster, t.Name, run, batch)
+	if last := lastProgress(ctx); last.Phase == schemas.PhaseSend && last.Batch == batch && last.Sent != nil {
 		if info, err := store.Stat(ctx, key); err == nil && info.Size == last.Sent.StoredSize {
 			return *last.Sent, nil
 		}
 	}
 	var files atomic.Int64
 	var plain atomic.Int64
-	progress := schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseSend, Batch: in.Batch, Total: len(entries)}
+	progress := schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseSend, Batch: batch, Total: len(entries)}
 	stop := heartbeatEvery(ctx, f.heartbeatEvery(), func() any {
 		p := progress
 		p.Done, p.Bytes = int(files.Load()), plain.Load()
@@ -95,7 +109,7 @@ func (f *FileSync) SendFileBatch(ctx context.Context, in schemas.SendFileBatchIn
 	})
 	stop()
 	if err != nil {
-		return schemas.SendFileBatchResult{}, fmt.Errorf("send batch %d of %s: %w", in.Batch, t.Name, err)
+		return schemas.SendFileBatchResult{}, fmt.Errorf("send batch %d of %s: %w", batch, t.Name, err)
 	}
 	res.PlainSize, res.StoredSize = sums.PlainSize, sums.StoredSize
 	res.PlainSHA256, res.StoredSHA256 = sums.PlainSHA256, sums.StoredSHA256
@@ -209,19 +223,26 @@ func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatch
 	}
 	defer root.Close()
 	a := &applier{ctx: ctx, root: root, buf: make([]byte, ioBuf), h: sha256.New()}
+	defer a.closeDir()
+	var plan *schemas.FileSyncPlan // batch 0 reads it: it holds the batch
+	var entries []schemas.FileEntry
 	if in.Batch == 0 {
-		var p schemas.FileSyncPlan
-		if err := getState(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, "plan.json.zst"), &p); err != nil {
+		plan = &schemas.FileSyncPlan{}
+		if err := getState(ctx, store, planKey(in.Cluster, t.Name, in.Run), plan); err != nil {
 			return schemas.ApplyFileBatchResult{}, err
 		}
-		if err := a.prepare(p); err != nil {
+		if len(plan.Batches) > 0 {
+			entries = plan.Batches[0]
+		}
+		if err := a.prepare(*plan); err != nil {
 			return a.res, fmt.Errorf("prepare the copy of %s: %w", t.Name, err)
 		}
 	}
 	if in.Sent.Key != "" {
-		var entries []schemas.FileEntry
-		if err := getState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, in.Batch), &entries); err != nil {
-			return schemas.ApplyFileBatchResult{}, err
+		if in.Batch > 0 {
+			if err := getState(ctx, store, batchPlanKey(in.Cluster, t.Name, in.Run, in.Batch), &entries); err != nil {
+				return schemas.ApplyFileBatchResult{}, err
+			}
 		}
 		ids, err := identitiesOf(f.Clients, f.Topology)
 		if err != nil {
@@ -236,17 +257,21 @@ func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatch
 			return a.res, fmt.Errorf("apply batch %d of %s: %w", in.Batch, t.Name, err)
 		}
 	}
-	// What the copy reports done must be on its disk first, whatever
-	// happens to the host next; flushing each batch overlaps the flush
-	// with the sending of the next.
-	if err := syncFS(root); err != nil {
-		return a.res, err
+	if a.res.Resumed > 0 {
+		f.logger().Info("batch resumed", zap.String("tree", t.Name), zap.Int("batch", in.Batch), zap.Int("resumed", a.res.Resumed))
+	}
+	if in.Commit {
+		// The commit takes this batch's report from here, not the store.
+		a.closeDir()
+		c, err := f.commit(ctx, store, t, in.Cluster, in.Run, in.Batch+1, plan, &a.done)
+		if err != nil {
+			return a.res, err
+		}
+		a.res.Committed = &c
+		return a.res, nil
 	}
 	if err := putState(ctx, store, batchDoneKey(in.Cluster, t.Name, in.Run, in.Batch), a.done); err != nil {
 		return a.res, err
-	}
-	if a.res.Resumed > 0 {
-		f.logger().Info("batch resumed", zap.String("tree", t.Name), zap.Int("batch", in.Batch), zap.Int("resumed", a.res.Resumed))
 	}
 	return a.res, nil
 }
@@ -273,6 +298,22 @@ type applier struct {
 	h    hash.Hash
 	res  schemas.ApplyFileBatchResult
 	done schemas.FileBatchDone
+	// dirRoot is the directory of the last file handled (see at).
+	dirRoot *os.Root
+	dirName string
+}
+
+// startWriteback starts writing f's data to disk, without waiting, and
+// closes f. The sync does not wait for the disk (nor does rsync): a file
+// whose last writes a crash of the host lost is short, or empty, or still
+// the inode it replaced, so its size, time or inode differ from what the
+// manifest says the copy holds, and the next sync reads it again and copies
+// it. Starting the writeback at once keeps that window short without
+// making the apply wait for other programs' writes, which a flush of a
+// journaling filesystem waits for too (it cost seconds on a busy host).
+func startWriteback(f *os.File) error {
+	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // a hint: an error changes nothing
+	return f.Close()
 }
 
 // prepare does batch 0's work before any transfer.
@@ -338,7 +379,7 @@ func (a *applier) local(l schemas.LocalCopy) (bool, error) {
 		return false, err
 	}
 	if hex.EncodeToString(a.h.Sum(nil)) != e.SHA256 {
-		_ = a.root.Remove(tmp)
+		a.remove(tmp)
 		return false, nil
 	}
 	a.res.Local++
@@ -347,7 +388,11 @@ func (a *applier) local(l schemas.LocalCopy) (bool, error) {
 
 // sum is the SHA-256 of a file of the copy.
 func (a *applier) sum(name string) (string, error) {
-	fh, err := a.root.OpenFile(name, os.O_RDONLY|noFollow, 0)
+	d, base, err := a.at(name)
+	if err != nil {
+		return "", err
+	}
+	fh, err := d.OpenFile(base, os.O_RDONLY|noFollow, 0)
 	if err != nil {
 		return "", err
 	}
@@ -357,6 +402,42 @@ func (a *applier) sum(name string) (string, error) {
 		return "", fmt.Errorf("read %s: %w", name, err)
 	}
 	return hex.EncodeToString(a.h.Sum(nil)), nil
+}
+
+// at returns the directory of name, opened as a root of its own, and the
+// name within it. The directory stays open for the next name, since a
+// batch goes in path order: each step then resolves one name rather than
+// the whole path, which took most of the time of small files. A directory
+// that does not exist yet is made.
+func (a *applier) at(name string) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if dir == "" {
+		return a.root, base, nil
+	}
+	if a.dirRoot != nil && a.dirName == dir {
+		return a.dirRoot, base, nil
+	}
+	a.closeDir()
+	r, err := a.root.OpenRoot(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = a.root.MkdirAll(dir, 0o755); err == nil {
+			r, err = a.root.OpenRoot(dir)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("open directory %s of the copy: %w", dir, err)
+	}
+	a.dirRoot, a.dirName = r, dir
+	return r, base, nil
+}
+
+// closeDir closes the directory at keeps open.
+func (a *applier) closeDir() {
+	if a.dirRoot != nil {
+		_ = a.dirRoot.Close()
+		a.dirRoot, a.dirName = nil, ""
+	}
 }
 
 // tempName is where the file for name is written before it is renamed
@@ -370,51 +451,65 @@ func tempName(name string) string {
 // file of name, hashing them into a.h, and returns the temp file's name.
 func (a *applier) writeTemp(name string, r io.Reader, size int64) (string, error) {
 	tmp := tempName(name)
-	if err := a.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", err
-	}
-	if err := a.root.MkdirAll(path.Dir(name), 0o755); err != nil {
-		return "", err
-	}
-	fh, err := a.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	d, base, err := a.at(tmp)
 	if err != nil {
 		return "", err
+	}
+	if err := d.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	fh, err := d.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	if size >= 0 {
 		r = io.LimitReader(r, size)
 	}
 	a.h.Reset()
 	n, err := io.CopyBuffer(io.MultiWriter(fh, a.h), r, a.buf)
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
 	if err == nil && size >= 0 && n != size {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil {
-		_ = a.root.Remove(tmp)
+		fh.Close()
+		_ = d.Remove(base)
+		return "", fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := startWriteback(fh); err != nil {
+		_ = d.Remove(base)
 		return "", fmt.Errorf("write %s: %w", name, err)
 	}
 	return tmp, nil
 }
 
+// remove removes a file of the copy, if there.
+func (a *applier) remove(name string) {
+	if d, base, err := a.at(name); err == nil {
+		_ = d.Remove(base)
+	}
+}
+
 // place gives e's mode and time to the file written at tmp, renames it to
 // e.Path (or, with tmp "", to the file already there) and records it done.
 func (a *applier) place(tmp string, e schemas.FileEntry) error {
-	at := e.Path
-	if tmp != "" {
-		at = tmp
+	d, base, err := a.at(e.Path)
+	if err != nil {
+		return err
 	}
-	if err := a.root.Chmod(at, fileMode(e.Mode)); err != nil {
+	at := base
+	if tmp != "" {
+		at = path.Base(tmp)
+	}
+	if err := d.Chmod(at, fileMode(e.Mode)); err != nil {
 		return fmt.Errorf("chmod %s: %w", e.Path, err)
 	}
 	mtime := time.Unix(0, e.MTime)
-	if err := a.root.Chtimes(at, mtime, mtime); err != nil {
+	if err := d.Chtimes(at, mtime, mtime); err != nil {
 		return fmt.Errorf("set the time of %s: %w", e.Path, err)
 	}
 	if tmp != "" {
-		if err := a.root.Rename(tmp, e.Path); err != nil {
-			_ = a.root.Remove(tmp)
+		if err := d.Rename(at, base); err != nil {
+			_ = d.Remove(at)
 			return fmt.Errorf("move %s into place: %w", e.Path, err)
 		}
 	}
@@ -424,7 +519,11 @@ func (a *applier) place(tmp string, e schemas.FileEntry) error {
 // record notes e as the copy now holds it, with the copy's inode and
 // change time, so the next scan trusts it until it is written again.
 func (a *applier) record(e schemas.FileEntry) error {
-	info, err := a.root.Lstat(e.Path)
+	d, base, err := a.at(e.Path)
+	if err != nil {
+		return err
+	}
+	info, err := d.Lstat(base)
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", e.Path, err)
 	}
@@ -500,16 +599,16 @@ func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchRe
 		}
 		got := hex.EncodeToString(a.h.Sum(nil))
 		if _, err := io.ReadFull(br, trailer[:]); err != nil {
-			_ = a.root.Remove(tmp)
+			a.remove(tmp)
 			return stagedError(sent.Key, err)
 		}
 		switch sum := hex.EncodeToString(trailer[1:]); {
 		case trailer[0] == recordChanged:
-			_ = a.root.Remove(tmp)
+			a.remove(tmp)
 			a.done.Skipped = append(a.done.Skipped, e.Path)
 			a.res.Skipped = append(a.res.Skipped, e.Path+": changed while it was sent; the next sync sends it")
 		case got != sum:
-			_ = a.root.Remove(tmp)
+			a.remove(tmp)
 			return fmt.Errorf("%s hashes to %s once written; the sender read %s", e.Path, got, sum)
 		default:
 			e.SHA256 = got // what was sent: the source may have changed since its scan

@@ -82,13 +82,13 @@ func FileSyncPrefix(cluster, tree string) string { return cluster + "/filesync/"
 // FileCopyManifestKey is the manifest of what the copy holds, written by
 // the last successful sync.
 func FileCopyManifestKey(cluster, tree string) string {
-	return FileSyncPrefix(cluster, tree) + "copy.json.zst"
+	return FileSyncPrefix(cluster, tree) + "copy.manifest.zst"
 }
 
 // FileSourceCacheKey is the last manifest of the source, whose hashes a scan
 // reuses for files that have not changed on disk since.
 func FileSourceCacheKey(cluster, tree string) string {
-	return FileSyncPrefix(cluster, tree) + "source.json.zst"
+	return FileSyncPrefix(cluster, tree) + "source.manifest.zst"
 }
 
 // FileSyncStatusKey is the small record of the last successful sync that
@@ -318,6 +318,9 @@ type PlanFileSyncResult struct {
 	Kept      int   `json:"kept"`
 	// Conflicts lists (up to MaxListed) source paths left alone.
 	Conflicts []string `json:"conflicts,omitempty"`
+	// First is batch 0, sent by the plan itself when it transfers files:
+	// a sync of a few changed files then takes one round trip less.
+	First *SendFileBatchResult `json:"first,omitempty"`
 }
 
 // FileBatchSummary says what one batch of a plan holds.
@@ -358,6 +361,9 @@ type ApplyFileBatchInput struct {
 	Batch   int    `json:"batch"`
 	// Sent is what SendFileBatch staged; zero when the batch transfers nothing.
 	Sent SendFileBatchResult `json:"sent"`
+	// Commit makes the apply of the last batch also commit the sync
+	// (CommitFileSync), a round trip less.
+	Commit bool `json:"commit,omitempty"`
 }
 
 // ApplyFileBatchResult is the result of the ApplyFileBatch activity.
@@ -370,6 +376,8 @@ type ApplyFileBatchResult struct {
 	Resumed int `json:"resumed"`
 	// Skipped lists files the sender found changing; they are not written.
 	Skipped []string `json:"skipped,omitempty"`
+	// Committed is what the commit did, when the input asked for it.
+	Committed *CommitFileSyncResult `json:"committed,omitempty"`
 }
 
 // CommitFileSyncInput is the input of the CommitFileSync activity.

@@ -293,7 +293,7 @@ func TestFileObjectSum_ReadsTheKeyBack(t *testing.T) {
 	if got := FileObjectSum("dev", "t", key); got != sum {
 		t.Errorf("FileObjectSum(%s) = %q, want %q", key, got, sum)
 	}
-	for _, bad := range []string{"dev/filesync/t/objects/ab/short.zst.age", "other/" + key, "dev/filesync/t/copy.json.zst"} {
+	for _, bad := range []string{"dev/filesync/t/objects/ab/short.zst.age", "other/" + key, "dev/filesync/t/copy.manifest.zst"} {
 		if got := FileObjectSum("dev", "t", bad); got != "" {
 			t.Errorf("FileObjectSum(%s) = %q, want nothing", bad, got)
 		}

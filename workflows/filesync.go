@@ -160,12 +160,6 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	var f *activities.FileSync
 	srcCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.Region))
 	copyCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.CopyRegion()))
-	// The plan reads and writes only the store: the workflow's worker does
-	// it, as a local activity, without a round trip through a queue.
-	planCtx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: 10 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: nonRetryable},
-	})
 	intoStore := t.Sync.Store != ""
 
 	// Compensation first: a sync that does not finish leaves no working
@@ -185,15 +179,19 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	if copyErr != nil {
 		return res, wrap(copyErr, "scan the copy")
 	}
+
+	// The plan runs in the tree's region and sends batch 0 itself; batch
+	// i+1 is read and sent while batch i is written at the copy, and the
+	// apply of the last batch commits: a small change is three round
+	// trips after the scans.
 	var plan schemas.PlanFileSyncResult
-	err := workflow.ExecuteLocalActivity(planCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
+	err := workflow.ExecuteActivity(srcCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
 		Cluster: in.Cluster, Tree: t.Name, Run: run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
 	}).Get(ctx, &plan)
 	if err != nil {
 		return res, wrap(err, "plan")
 	}
-
-	// Batch i+1 is read and sent while batch i is written at the copy.
+	n := len(plan.Batches)
 	send := func(i int) workflow.Future {
 		if plan.Batches[i].Files == 0 {
 			return nil
@@ -201,18 +199,20 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 		return workflow.ExecuteActivity(srcCtx, f.SendFileBatch, schemas.SendFileBatchInput{Cluster: in.Cluster, Tree: t.Name, Run: run, Batch: i})
 	}
 	var next workflow.Future
-	if len(plan.Batches) > 0 {
-		next = send(0)
-	}
-	for i := range plan.Batches {
+	var commit schemas.CommitFileSyncResult
+	committed := false
+	for i := range n {
 		var sent schemas.SendFileBatchResult
-		if next != nil {
+		switch {
+		case i == 0 && plan.First != nil:
+			sent = *plan.First
+		case next != nil:
 			if err := next.Get(ctx, &sent); err != nil {
 				return res, wrap(err, fmt.Sprintf("send batch %d", i))
 			}
 		}
 		next = nil
-		if i+1 < len(plan.Batches) {
+		if i+1 < n {
 			next = send(i + 1)
 		}
 		res.Copied += sent.Files
@@ -224,7 +224,7 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 		}
 		var applied schemas.ApplyFileBatchResult
 		err := workflow.ExecuteActivity(copyCtx, f.ApplyFileBatch, schemas.ApplyFileBatchInput{
-			Cluster: in.Cluster, Tree: t.Name, Run: run, Batch: i, Sent: sent,
+			Cluster: in.Cluster, Tree: t.Name, Run: run, Batch: i, Sent: sent, Commit: i == n-1,
 		}).Get(ctx, &applied)
 		if err != nil {
 			if next != nil {
@@ -235,14 +235,17 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 		res.Local += applied.Local
 		res.Resumed += applied.Resumed
 		res.Skipped = append(res.Skipped, applied.Skipped...)
+		if applied.Committed != nil {
+			commit, committed = *applied.Committed, true
+		}
 	}
-
-	var commit schemas.CommitFileSyncResult
-	err = workflow.ExecuteActivity(copyCtx, f.CommitFileSync, schemas.CommitFileSyncInput{
-		Cluster: in.Cluster, Tree: t.Name, Run: run, Batches: len(plan.Batches),
-	}).Get(ctx, &commit)
-	if err != nil {
-		return res, wrap(err, "commit")
+	if !committed {
+		err = workflow.ExecuteActivity(copyCtx, f.CommitFileSync, schemas.CommitFileSyncInput{
+			Cluster: in.Cluster, Tree: t.Name, Run: run, Batches: n,
+		}).Get(ctx, &commit)
+		if err != nil {
+			return res, wrap(err, "commit")
+		}
 	}
 	done = true
 	res.Files, res.Bytes, res.Hashed = src.Files, src.Bytes, src.Hashed

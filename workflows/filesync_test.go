@@ -88,6 +88,9 @@ func mockSync(env *testsuite.TestWorkflowEnvironment, c *calls, batches []int, f
 			p.Batches = append(p.Batches, schemas.FileBatchSummary{Files: n, Bytes: int64(n) * 100})
 		}
 		p.Kept = 1
+		if batches[0] > 0 { // the plan sends batch 0
+			p.First = &schemas.SendFileBatchResult{Key: "k0", Files: batches[0], FileBytes: int64(batches[0]) * 100, StoredSize: int64(batches[0]) * 10}
+		}
 		return p, nil
 	})
 	env.OnActivity("SendFileBatch", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.SendFileBatchInput) (schemas.SendFileBatchResult, error) {
@@ -97,13 +100,21 @@ func mockSync(env *testsuite.TestWorkflowEnvironment, c *calls, batches []int, f
 	})
 	env.OnActivity("ApplyFileBatch", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.ApplyFileBatchInput) (schemas.ApplyFileBatchResult, error) {
 		attempt := int(activity.GetInfo(ctx).Attempt)
-		c.add(ctx, fmt.Sprintf("ApplyFileBatch %s %d %s #%d", in.Tree, in.Batch, in.Sent.Key, attempt))
+		what := fmt.Sprintf("ApplyFileBatch %s %d %s #%d", in.Tree, in.Batch, in.Sent.Key, attempt)
+		if in.Commit {
+			what += " and commit"
+		}
+		c.add(ctx, what)
 		if failApply != nil {
 			if err := failApply(in.Batch, attempt); err != nil {
 				return schemas.ApplyFileBatchResult{}, err
 			}
 		}
-		return schemas.ApplyFileBatchResult{Written: in.Sent.Files, Local: 1, Resumed: attempt - 1}, nil
+		res := schemas.ApplyFileBatchResult{Written: in.Sent.Files, Local: 1, Resumed: attempt - 1}
+		if in.Commit {
+			res.Committed = &schemas.CommitFileSyncResult{Files: 10, Deleted: 2, Metadata: 1}
+		}
+		return res, nil
 	})
 	env.OnActivity("CommitFileSync", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.CommitFileSyncInput) (schemas.CommitFileSyncResult, error) {
 		c.add(ctx, fmt.Sprintf("CommitFileSync %s batches=%d", in.Tree, in.Batches))
@@ -126,25 +137,23 @@ func TestFileSync_RunsEachStepInTheRegionThatHoldsItsFiles(t *testing.T) {
 	got := c.list()
 	// The two scans of a tree run side by side: their order is not fixed.
 	slices.Sort(got[0:2])
-	slices.Sort(got[5:7])
-	slices.Sort(got[9:11])
+	slices.Sort(got[4:6])
+	slices.Sort(got[7:9])
 	want := []string{
 		"ScanFileCopy uploads rehash=false@lifeboat-region-b",
 		"ScanFileTree uploads@lifeboat-region-a",
-		"PlanFileSync uploads files=3 mb=0@local",
-		"SendFileBatch uploads 0@lifeboat-region-a",
+		// The plan sends batch 0 itself.
+		"PlanFileSync uploads files=3 mb=0@lifeboat-region-a",
 		"ApplyFileBatch uploads 0 k0 #1@lifeboat-region-b",
 		// Batch 1 sends nothing (work done at the copy only); batch 2 is
-		// sent while batch 1 is applied.
+		// sent while batch 1 is applied, and its apply commits.
 		"ApplyFileBatch uploads 1  #1@lifeboat-region-b",
 		"SendFileBatch uploads 2@lifeboat-region-a",
-		"ApplyFileBatch uploads 2 k2 #1@lifeboat-region-b",
-		"CommitFileSync uploads batches=3@lifeboat-region-b",
+		"ApplyFileBatch uploads 2 k2 #1 and commit@lifeboat-region-b",
 		// A store copy: the tree's own region scans, sends and commits.
 		"ScanFileCopy docs rehash=false@lifeboat-region-b",
 		"ScanFileTree docs@lifeboat-region-b",
-		"PlanFileSync docs files=3 mb=0@local",
-		"SendFileBatch docs 0@lifeboat-region-b",
+		"PlanFileSync docs files=3 mb=0@lifeboat-region-b",
 		"SendFileBatch docs 2@lifeboat-region-b",
 		"CommitFileSync docs batches=3@lifeboat-region-b",
 	}
@@ -189,11 +198,11 @@ func TestFileSync_ARetriedApplyResumesItsBatchAndEarlierBatchesStayDone(t *testi
 	}
 	wantApplies := []string{
 		"ApplyFileBatch uploads 0 k0 #1@lifeboat-region-b",
-		"ApplyFileBatch uploads 1 k1 #1@lifeboat-region-b",
-		"ApplyFileBatch uploads 1 k1 #2@lifeboat-region-b",
+		"ApplyFileBatch uploads 1 k1 #1 and commit@lifeboat-region-b",
+		"ApplyFileBatch uploads 1 k1 #2 and commit@lifeboat-region-b",
 	}
-	if !slices.Equal(applies, wantApplies) || len(sends) != 2 {
-		t.Errorf("applies %q (want %q), sends %q (want each batch once)", applies, wantApplies, sends)
+	if !slices.Equal(applies, wantApplies) || len(sends) != 1 {
+		t.Errorf("applies %q (want %q), sends %q (want batch 1 sent once; the plan sent batch 0)", applies, wantApplies, sends)
 	}
 	var res schemas.FileSyncResult
 	if err := env.GetWorkflowResult(&res); err != nil {
@@ -257,9 +266,11 @@ func TestFileSync_AScheduledRunSyncsUnderTheClustersOneID(t *testing.T) {
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "backup/dev/filesync-2026-11-29T05:00:00Z"})
 	var committedBy string
 	// Registered first, so it answers rather than mockSync's.
-	env.OnActivity("CommitFileSync", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.CommitFileSyncInput) (schemas.CommitFileSyncResult, error) {
-		committedBy = activity.GetInfo(ctx).WorkflowExecution.ID
-		return schemas.CommitFileSyncResult{}, nil
+	env.OnActivity("ApplyFileBatch", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.ApplyFileBatchInput) (schemas.ApplyFileBatchResult, error) {
+		if in.Commit {
+			committedBy = activity.GetInfo(ctx).WorkflowExecution.ID
+		}
+		return schemas.ApplyFileBatchResult{Committed: &schemas.CommitFileSyncResult{}}, nil
 	})
 	var c calls
 	mockSync(env, &c, []int{1}, nil)
