@@ -55,7 +55,7 @@ lint: deps
 
 # fuzz runs every fuzz test of the parsers for FUZZTIME each.
 fuzz:
-	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN FuzzPlanRetention; do \
+	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN FuzzPlanRetention FuzzDecodeFileManifest; do \
 	  echo "== $$f"; go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./schemas || exit 1; done
 
 # bench-backup measures, on the running stack (`make dev`), Lifeboat's backup
