@@ -287,25 +287,28 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 	}
 	taken := time.Now().UTC()
 	cacheKey := schemas.FileSourceCacheKey(in.Cluster, t.Name)
-	cache, err := getFileManifest(ctx, store, cacheKey)
-	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
-		// Only a cache: the scan reads every file instead.
-		f.logger().Warn("source hashes of the last scan are unreadable; hashing every file", zap.String("tree", t.Name), zap.Error(err))
-		cache = schemas.FileManifest{}
-	}
-	known := indexByPath(cache.Entries)
-	checkpoint := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, sourcePartialName)
-	if last := lastProgress(ctx); last.Checkpoint != "" {
-		if partial, err := getFileManifest(ctx, store, last.Checkpoint); err == nil {
-			for _, e := range partial.Entries {
-				known[e.Path] = e
-			}
-			f.logger().Info("scan resumes from its checkpoint", zap.String("tree", t.Name), zap.Int("hashed", len(partial.Entries)))
+	cacheF := later(func() (schemas.FileManifest, error) { return getFileManifest(ctx, store, cacheKey) })
+	load := func(s *scanner) error {
+		cache, err := cacheF()
+		if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			// Only a cache: the scan reads every file instead.
+			f.logger().Warn("source hashes of the last scan are unreadable; hashing every file", zap.String("tree", t.Name), zap.Error(err))
+			cache = schemas.FileManifest{}
 		}
+		s.known = indexByPath(cache.Entries)
+		if last := lastProgress(ctx); last.Checkpoint != "" {
+			if partial, err := getFileManifest(ctx, store, last.Checkpoint); err == nil {
+				for _, e := range partial.Entries {
+					s.known[e.Path] = e
+				}
+				f.logger().Info("scan resumes from its checkpoint", zap.String("tree", t.Name), zap.Int("hashed", len(partial.Entries)))
+			}
+		}
+		return nil
 	}
-
+	checkpoint := schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, sourcePartialName)
 	s := &scanner{
-		ctx: ctx, root: t.Path, known: known, hashers: f.hashers(),
+		ctx: ctx, root: t.Path, load: load, hashers: f.hashers(),
 		progress:  schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanSource},
 		beatEvery: f.heartbeatEvery(), checkpointEvery: f.checkpointEvery(),
 		checkpoint: func(hashed []schemas.FileEntry) error {
@@ -365,12 +368,12 @@ func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInpu
 	if in.BatchFiles < 0 || in.BatchMB < 0 {
 		return schemas.PlanFileSyncResult{}, invalidInput("batch_files", "batch bounds must be at least 0 (0 means the default)")
 	}
+	cpF := later(func() (schemas.FileManifest, error) {
+		return getFileManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, copyName))
+	})
 	src, err := getFileManifest(ctx, store, schemas.FileSourceCacheKey(in.Cluster, t.Name))
-	if err != nil {
-		return schemas.PlanFileSyncResult{}, err
-	}
-	cp, err := getFileManifest(ctx, store, schemas.FileSyncRunKey(in.Cluster, t.Name, in.Run, copyName))
-	if err != nil {
+	cp, cpErr := cpF()
+	if err = errors.Join(err, cpErr); err != nil {
 		return schemas.PlanFileSyncResult{}, err
 	}
 	p := schemas.PlanFileSync(src, cp, schemas.PlanOptions{
@@ -448,11 +451,13 @@ type runState struct {
 // batch batches-1) and the plan when it read it.
 func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int, plan *schemas.FileSyncPlan, last *schemas.FileBatchDone) (runState, error) {
 	var r runState
-	var err error
-	if r.src, err = getFileManifest(ctx, store, schemas.FileSourceCacheKey(cluster, tree)); err != nil {
-		return r, err
-	}
-	if r.copy, err = getFileManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, copyName)); err != nil {
+	cpF := later(func() (schemas.FileManifest, error) {
+		return getFileManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, copyName))
+	})
+	var err, cpErr error
+	r.src, err = getFileManifest(ctx, store, schemas.FileSourceCacheKey(cluster, tree))
+	r.copy, cpErr = cpF()
+	if err = errors.Join(err, cpErr); err != nil {
 		return r, err
 	}
 	if plan != nil {
@@ -481,9 +486,9 @@ func readRun(ctx context.Context, store objstore.Store, cluster, tree, run strin
 // the working objects of every run of the tree: one sync of a tree runs at
 // a time, so any other run's are left from a sync that failed.
 func (f *FileSync) finishRun(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree, run string, m schemas.FileManifest) (schemas.FileSyncStatus, error) {
-	if err := putFileManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name), m); err != nil {
-		return schemas.FileSyncStatus{}, err
-	}
+	putF := later(func() (struct{}, error) {
+		return struct{}{}, putFileManifest(ctx, store, schemas.FileCopyManifestKey(cluster, t.Name), m)
+	})
 	st := schemas.FileSyncStatus{Tree: t.Name, Run: run, SyncedAt: time.Now().UTC(), SourceTime: m.Taken}
 	if activity.IsActivity(ctx) {
 		st.Workflow = activity.GetInfo(ctx).WorkflowExecution.ID
@@ -493,7 +498,13 @@ func (f *FileSync) finishRun(ctx context.Context, store objstore.Store, cluster 
 	if err != nil {
 		return st, err
 	}
-	if err := store.Put(ctx, schemas.FileSyncStatusKey(cluster, t.Name), bytes.NewReader(body), int64(len(body))); err != nil {
+	// The status may land before the manifest: it only dates the copy,
+	// and the sync is not done before both are stored.
+	err = store.Put(ctx, schemas.FileSyncStatusKey(cluster, t.Name), bytes.NewReader(body), int64(len(body)))
+	if _, perr := putF(); perr != nil {
+		return st, perr
+	}
+	if err != nil {
 		return st, fmt.Errorf("write sync status of %s: %w", t.Name, err)
 	}
 	f.observeSync(t, st)

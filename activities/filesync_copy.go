@@ -27,23 +27,45 @@ func (f *FileSync) ScanFileCopy(ctx context.Context, in schemas.ScanFileCopyInpu
 	if err != nil {
 		return schemas.ScanFileCopyResult{}, err
 	}
-	state, err := copyManifest(ctx, store, t, in.Cluster)
-	if err != nil {
-		return schemas.ScanFileCopyResult{}, err
-	}
 	now := time.Now().UTC()
-	scrub := in.Rehash || now.Sub(state.Scrubbed) >= schemas.FileSyncScrubEvery
+	stateF := later(func() (schemas.FileManifest, error) { return copyManifest(ctx, store, t, in.Cluster) })
+	scrubs := func(state schemas.FileManifest) bool {
+		return in.Rehash || now.Sub(state.Scrubbed) >= schemas.FileSyncScrubEvery
+	}
 	progress := schemas.FileSyncProgress{Tree: t.Name, Phase: schemas.PhaseScanCopy}
-	var seen schemas.FileManifest
+	var state, seen schemas.FileManifest
 	var res schemas.ScanFileCopyResult
 	if t.Sync.Store != "" {
-		seen, res.Rehashed, err = f.scanStoreCopy(ctx, store, in.Cluster, t, state, scrub, progress)
+		if state, err = stateF(); err == nil {
+			seen, res.Rehashed, err = f.scanStoreCopy(ctx, store, in.Cluster, t, state, scrubs(state), progress)
+		}
 	} else {
-		seen, res.Rehashed, err = f.scanDirCopy(ctx, store, in.Cluster, t, state, scrub, progress)
+		suspectsF := later(func() (schemas.FileSuspects, error) { return f.suspects(ctx, store, in.Cluster, t) })
+		s := &scanner{
+			ctx: ctx, root: t.Sync.Path, missingOK: true, removeTemps: true, hashers: f.hashers(),
+			progress: progress, beatEvery: f.heartbeatEvery(),
+			// What the last sync wrote and what a verification found are
+			// read while the copy is listed.
+			load: func(s *scanner) error {
+				var err error
+				if state, err = stateF(); err != nil {
+					return err
+				}
+				if !scrubs(state) {
+					s.known = indexByPath(state.Entries)
+				}
+				sus, _ := suspectsF()
+				s.force = stillSuspect(t, sus)
+				return nil
+			},
+		}
+		seen.Entries, err = s.scan()
+		res.Rehashed = s.hashed
 	}
 	if err != nil {
 		return res, fmt.Errorf("scan the copy of %s: %w", t.Name, err)
 	}
+	scrub := scrubs(state)
 	seen.FormatVersion, seen.Cluster, seen.Tree, seen.Taken = schemas.FileManifestFormatVersion, in.Cluster, t.Name, state.Taken
 	seen.Scrubbed = state.Scrubbed
 	if scrub {
@@ -63,33 +85,20 @@ func (f *FileSync) ScanFileCopy(ctx context.Context, in schemas.ScanFileCopyInpu
 	return res, nil
 }
 
-// scanDirCopy lists a directory copy, reusing the hashes of state for
-// files unchanged on disk unless scrub is set.
-func (f *FileSync) scanDirCopy(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree, state schemas.FileManifest, scrub bool, progress schemas.FileSyncProgress) (schemas.FileManifest, int, error) {
-	var known map[string]schemas.FileEntry
-	if !scrub {
-		known = indexByPath(state.Entries)
+// suspects reads what the last verification found damaged, if any.
+func (f *FileSync) suspects(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree) (schemas.FileSuspects, error) {
+	var s schemas.FileSuspects
+	err := getState(ctx, store, schemas.FileSuspectsKey(cluster, t.Name), &s)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		f.logger().Warn("suspects of the last verification unreadable", zap.String("tree", t.Name), zap.Error(err))
 	}
-	s := &scanner{
-		ctx: ctx, root: t.Sync.Path, known: known, force: f.suspects(ctx, store, cluster, t),
-		missingOK: true, removeTemps: true, hashers: f.hashers(),
-		progress: progress, beatEvery: f.heartbeatEvery(),
-	}
-	entries, err := s.scan()
-	return schemas.FileManifest{Entries: entries}, s.hashed, err
+	return s, err
 }
 
-// suspects are the paths of files a verification found damaged and which
-// are still as it found them: the scan reads them whatever their
-// metadata says. A file written since is judged by its metadata again.
-func (f *FileSync) suspects(ctx context.Context, store objstore.Store, cluster string, t schemas.FileTree) map[string]bool {
-	var s schemas.FileSuspects
-	if err := getState(ctx, store, schemas.FileSuspectsKey(cluster, t.Name), &s); err != nil {
-		if !errors.Is(err, objstore.ErrNotFound) {
-			f.logger().Warn("suspects of the last verification unreadable", zap.String("tree", t.Name), zap.Error(err))
-		}
-		return nil
-	}
+// stillSuspect are the paths of the suspects still as the verification
+// found them: the scan reads them whatever their metadata says. A file
+// written since is judged by its metadata again.
+func stillSuspect(t schemas.FileTree, s schemas.FileSuspects) map[string]bool {
 	out := map[string]bool{}
 	for _, e := range s.Entries {
 		if info, err := os.Lstat(t.Sync.Path + "/" + e.Path); err == nil && entryOf(e.Path, info).SameStat(e) {

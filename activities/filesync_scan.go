@@ -37,6 +37,10 @@ type scanner struct {
 	// size, times and inode are unchanged; force names paths read anyway.
 	known map[string]schemas.FileEntry
 	force map[string]bool
+	// load, when set, runs once the tree is listed and before any file is
+	// hashed: it sets known and force from reads of the store that went on
+	// during the listing.
+	load func(s *scanner) error
 	// missingOK makes a missing root an empty tree (a copy not made yet).
 	missingOK bool
 	// removeTemps removes the files a dead apply left (scans of the copy).
@@ -97,10 +101,18 @@ func (s *scanner) scan() ([]schemas.FileEntry, error) {
 		return nil
 	})
 	if errors.Is(err, fs.ErrNotExist) && s.missingOK {
+		if s.load != nil {
+			return nil, s.load(s)
+		}
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if s.load != nil {
+		if err := s.load(s); err != nil {
+			return nil, err
+		}
 	}
 	var todo []int
 	for i, e := range entries {
@@ -305,4 +317,20 @@ func fileMode(u uint32) fs.FileMode {
 		m |= fs.ModeSticky
 	}
 	return m
+}
+
+// later runs f on a goroutine of its own and returns a function that waits
+// for its result: reads of the store go on while the tree is listed.
+func later[T any](f func() (T, error)) func() (T, error) {
+	var v T
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		v, err = f()
+	}()
+	return func() (T, error) {
+		<-done
+		return v, err
+	}
 }

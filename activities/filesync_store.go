@@ -102,10 +102,8 @@ func (f *FileSync) scanStoreCopy(ctx context.Context, store objstore.Store, clus
 	for _, o := range state.Objects {
 		recorded[o.SHA256] = o.Size
 	}
-	var suspect map[string]bool
-	var s schemas.FileSuspects
-	if err := getState(ctx, store, schemas.FileSuspectsKey(cluster, t.Name), &s); err == nil {
-		suspect = map[string]bool{}
+	suspect := map[string]bool{}
+	if s, err := f.suspects(ctx, store, cluster, t); err == nil {
 		for _, e := range s.Entries {
 			suspect[e.SHA256] = true
 		}
