@@ -211,11 +211,15 @@ func (b *Backup) level() int {
 	return b.Level
 }
 
-func (b *Backup) logger() *zap.Logger {
-	if b.Logger == nil {
+func (b *Backup) logger() *zap.Logger { return orNop(b.Logger) }
+
+// orNop is l, or a logger that drops everything when an activity struct
+// was made without one (tests).
+func orNop(l *zap.Logger) *zap.Logger {
+	if l == nil {
 		return zap.NewNop()
 	}
-	return b.Logger
+	return l
 }
 
 // databaseFacts reads the server version and the size of all databases,

@@ -134,12 +134,7 @@ func (f *FileSync) checkpointEvery() time.Duration {
 	return time.Minute
 }
 
-func (f *FileSync) logger() *zap.Logger {
-	if f.Logger == nil {
-		return zap.NewNop()
-	}
-	return f.Logger
-}
+func (f *FileSync) logger() *zap.Logger { return orNop(f.Logger) }
 
 // sealOptions are the pipeline options of transfers.
 func (f *FileSync) sealOptions() (pipeline.Options, error) {

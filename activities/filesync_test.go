@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/internal/treediff"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -140,74 +140,12 @@ func (e *syncEnv) sync(rehash bool) syncStep {
 // write makes a file under root with content, mode and a fixed time.
 func write(t *testing.T, root, name, content string, mode os.FileMode) {
 	t.Helper()
-	p := filepath.Join(root, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-	when := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	if err := os.Chtimes(p, when, when); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// treeState describes every entry of a tree: type, mode, time (not of
-// directories, which the test's own writes move), content hash, link.
-func treeState(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if rel == "." {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case d.IsDir():
-			out[rel] = fmt.Sprintf("dir %o %d", info.Mode().Perm(), info.ModTime().UnixNano())
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "link " + target
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			out[rel] = fmt.Sprintf("file %o %d %s", info.Mode().Perm(), info.ModTime().UnixNano(), hex.EncodeToString(sum[:8]))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	treediff.WriteFile(t, root, name, []byte(content), mode, time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC))
 }
 
 func (e *syncEnv) wantSame() {
 	e.t.Helper()
-	src, cp := treeState(e.t, e.src), treeState(e.t, e.copy)
-	for k, v := range src {
-		if cp[k] != v {
-			e.t.Errorf("copy %s: %q, want %q", k, cp[k], v)
-		}
-	}
-	for k, v := range cp {
-		if _, ok := src[k]; !ok {
-			e.t.Errorf("copy has %s (%s), which the source does not", k, v)
-		}
-	}
+	treediff.RequireSame(e.t, e.src, e.copy)
 }
 
 func TestFileSync_DirectoryCopyFollowsTheSource(t *testing.T) {

@@ -4,11 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +22,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/runnerhub/lifeboat/internal/devstack"
+	"github.com/runnerhub/lifeboat/internal/treediff"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -104,72 +102,7 @@ func testDir(t *testing.T, tree schemas.FileTree) (name, src, copy string) {
 // putFile writes a file with a mode and a fixed time.
 func putFile(t *testing.T, dir, name string, body []byte, mode os.FileMode) {
 	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, body, mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-	when := time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
-	if err := os.Chtimes(p, when, when); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// listTree describes every entry below root: type, mode, time, content.
-func listTree(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		switch {
-		case rel == ".":
-		case d.IsDir():
-			out[rel] = fmt.Sprintf("dir %o", info.Mode().Perm())
-		case d.Type()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			out[rel] = "link " + target
-		default:
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(b)
-			out[rel] = fmt.Sprintf("file %o %s %s", info.Mode().Perm(), info.ModTime().UTC().Format(time.RFC3339Nano), hex.EncodeToString(sum[:8]))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// requireCopy wants the copy of the test's directory to hold the source.
-func requireCopy(t *testing.T, src, copy string) {
-	t.Helper()
-	want, got := listTree(t, src), listTree(t, copy)
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("copy of %s: %q, want %q", k, got[k], v)
-		}
-	}
-	for k, v := range got {
-		if _, ok := want[k]; !ok {
-			t.Errorf("copy has %s (%s), which the source does not", k, v)
-		}
-	}
+	treediff.WriteFile(t, dir, name, body, mode, time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC))
 }
 
 // TestFileSync_CopiesNewChangedDeletedRenamedAndRepairsCorruption syncs the
@@ -190,7 +123,7 @@ func TestFileSync_CopiesNewChangedDeletedRenamedAndRepairsCorruption(t *testing.
 
 	// New files.
 	first := syncUploads(t, schemas.FileSyncInput{})
-	requireCopy(t, src, copy)
+	treediff.RequireSame(t, src, copy)
 	if first.Copied < 5 || first.SentBytes >= first.CopiedBytes {
 		t.Errorf("first sync copied %d files, %d bytes sent for %d: want the 5 new files, compressed", first.Copied, first.SentBytes, first.CopiedBytes)
 	}
@@ -204,7 +137,7 @@ func TestFileSync_CopiesNewChangedDeletedRenamedAndRepairsCorruption(t *testing.
 		t.Fatal(err)
 	}
 	second := syncUploads(t, schemas.FileSyncInput{})
-	requireCopy(t, src, copy)
+	treediff.RequireSame(t, src, copy)
 	if second.Local < 1 || second.CopiedBytes >= int64(len(big)) || second.Deleted < 1 {
 		t.Errorf("second sync: %d made at the copy, %d bytes copied, %d deleted; want the rename made without sending its %d bytes, gone.txt deleted",
 			second.Local, second.CopiedBytes, second.Deleted, len(big))
@@ -233,7 +166,7 @@ func TestFileSync_CopiesNewChangedDeletedRenamedAndRepairsCorruption(t *testing.
 		t.Errorf("lifeboat files verify: %v, want exit 1 naming the damaged file\n%s%s", err, out, stderr)
 	}
 	third := syncUploads(t, schemas.FileSyncInput{})
-	requireCopy(t, src, copy)
+	treediff.RequireSame(t, src, copy)
 	if !slices.Contains(third.Damaged, name+"/deep/er/b.bin") {
 		t.Errorf("third sync reported damaged %v, want %s/deep/er/b.bin", third.Damaged, name)
 	}
@@ -355,7 +288,7 @@ func TestFileSync_ARetriedBatchResumesAndAScheduledRunIsSkippedMeanwhile(t *test
 	}
 	r := res.Trees[0]
 	t.Logf("resumed %d, copied %d, %.1fs", r.Resumed, r.Copied, r.Seconds)
-	requireCopy(t, src, copy)
+	treediff.RequireSame(t, src, copy)
 	if r.Resumed < 5 {
 		t.Errorf("the apply that succeeded resumed %d files, want the 5 written before the failure", r.Resumed)
 	}

@@ -51,25 +51,17 @@ func backup(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	cluster := pos[0]
-	if !clusterNameRE.MatchString(cluster) {
-		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", cluster)
+	if err := checkCluster(cluster); err != nil {
+		return err
 	}
 	if !slices.Contains(schemas.BackupKinds, *kind) {
 		return fmt.Errorf("--kind %q: want one of %s", *kind, strings.Join(schemas.BackupKinds, ", "))
 	}
-	c, err := dial(conn)
+	c, dc, ctx, done, err := waitingSession(conn)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	dc, err := conn.DataConverter()
-	if err != nil {
-		return err
-	}
-
-	// Ctrl-C stops the waiting, not the backup.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	defer done()
 	id := backupWorkflowID(cluster, *kind, time.Now())
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
@@ -109,6 +101,20 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	}
 	printBackup(stdout, id, res)
 	return nil
+}
+
+// waitingSession dials Temporal for a command that starts a workflow and
+// may follow it until Ctrl-C, which stops the waiting, not the workflow.
+// dc decodes the heartbeats it shows, which the SDK hands back raw.
+func waitingSession(conn tclient.Options) (c client.Client, dc converter.DataConverter, ctx context.Context, done func(), err error) {
+	if dc, err = conn.DataConverter(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if c, err = dial(conn); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	return c, dc, ctx, func() { stop(); c.Close() }, nil
 }
 
 // isTerminal says whether w is a character device, where a bar can be

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -80,21 +77,14 @@ func filesSync(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if !clusterNameRE.MatchString(in.Cluster) {
-		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", in.Cluster)
+	if err := checkCluster(in.Cluster); err != nil {
+		return err
 	}
-	c, err := dial(conn)
+	c, dc, ctx, done, err := waitingSession(conn)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	dc, err := conn.DataConverter()
-	if err != nil {
-		return err
-	}
-	// Ctrl-C stops the waiting, not the sync.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	defer done()
 	id := schemas.FileSyncWorkflowID(in.Cluster)
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
@@ -207,8 +197,8 @@ func filesVerify(args []string, stdout io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if !clusterNameRE.MatchString(in.Cluster) {
-		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", in.Cluster)
+	if err := checkCluster(in.Cluster); err != nil {
+		return err
 	}
 	c, ctx, done, err := session(conn, *timeout)
 	if err != nil {

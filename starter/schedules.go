@@ -41,6 +41,14 @@ const scheduleNote = "managed by `lifeboat schedules apply`: changes made elsewh
 // needs no quoting inside a visibility query.
 var clusterNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 
+// checkCluster refuses a cluster name the topology's rule refuses.
+func checkCluster(name string) error {
+	if !clusterNameRE.MatchString(name) {
+		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", name)
+	}
+	return nil
+}
+
 var (
 	clusterKey = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrCluster)
 	kindKey    = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrKind)
@@ -129,8 +137,8 @@ func differences(want, have backupSchedule) []string {
 // desiredSchedules is every schedule a cluster should have. every gives
 // each backup kind's interval; a kind missing from it has no schedule.
 func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupSchedule, error) {
-	if !clusterNameRE.MatchString(cluster) {
-		return nil, fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", cluster)
+	if err := checkCluster(cluster); err != nil {
+		return nil, err
 	}
 	var out []backupSchedule
 	for _, kind := range schemas.BackupKinds {
@@ -556,8 +564,8 @@ func schedulesList(args []string, stdout io.Writer) error {
 	query := ""
 	if len(pos) == 1 {
 		cluster := pos[0]
-		if !clusterNameRE.MatchString(cluster) {
-			return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", cluster)
+		if err := checkCluster(cluster); err != nil {
+			return err
 		}
 		query = fmt.Sprintf("%s = '%s' OR ScheduleId STARTS_WITH '%s'",
 			schemas.SearchAttrCluster, cluster, schemas.BackupSchedulePrefix(cluster))

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/internal/devstack"
+	"github.com/runnerhub/lifeboat/internal/treediff"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -508,49 +508,15 @@ func withNote(f figure, note string) figure {
 	return f
 }
 
-// sameTrees compares two trees file by file (type, mode, time, content).
+// sameTrees compares two trees entry by entry (type, mode, time, content).
 func sameTrees(a, b string) (bool, error) {
-	la, err := describeTree(a)
+	da, err := treediff.Describe(a)
 	if err != nil {
 		return false, err
 	}
-	lb, err := describeTree(b)
+	db, err := treediff.Describe(b)
 	if err != nil {
 		return false, err
 	}
-	return maps.Equal(la, lb), nil
-}
-
-func describeTree(root string) (map[string]string, error) {
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		info, err := d.Info()
-		if err != nil || rel == "." {
-			return err
-		}
-		desc := fmt.Sprintf("%v %d", info.Mode(), info.ModTime().UnixNano())
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, f)
-			f.Close()
-			if err != nil {
-				return err
-			}
-			desc += fmt.Sprintf(" %x", h.Sum(nil))
-		}
-		if info.IsDir() {
-			desc = info.Mode().String() // directory times move with what is written in them
-		}
-		out[rel] = desc
-		return nil
-	})
-	return out, err
+	return len(treediff.Diff(da, db)) == 0, nil
 }
