@@ -51,6 +51,12 @@ func FileSync(ctx workflow.Context, in schemas.FileSyncInput) (schemas.FileSyncR
 		return schemas.FileSyncResult{}, err
 	}
 	var res schemas.FileSyncResult
+	if len(trees) == 0 {
+		// Not an error: the schedule of a cluster without copies has
+		// nothing to do, and says so.
+		res.Skipped = noTargets(topo)
+		return res, nil
+	}
 	var firstErr error
 	// A tree that fails does not keep the others from their sync.
 	for _, t := range trees {
@@ -113,7 +119,7 @@ func handOverSync(ctx workflow.Context, in schemas.FileSyncInput) (schemas.FileS
 }
 
 // SyncTrees are the trees to sync or verify: the one named, or every tree
-// with a sync target, in topology order.
+// with a sync target, in topology order (maybe none).
 func SyncTrees(topo schemas.Topology, name string) ([]schemas.FileTree, error) {
 	var out []schemas.FileTree
 	for _, t := range topo.Files {
@@ -125,13 +131,14 @@ func SyncTrees(topo schemas.Topology, name string) ([]schemas.FileTree, error) {
 			out = append(out, t)
 		}
 	}
-	switch {
-	case len(out) > 0:
-		return out, nil
-	case name != "":
+	if len(out) == 0 && name != "" {
 		return nil, invalidInput("tree", fmt.Sprintf("%q is not a file tree of cluster %s", name, topo.Cluster))
 	}
-	return nil, invalidInput("cluster", fmt.Sprintf("%s has no file tree with a sync target (files[].sync in its topology)", topo.Cluster))
+	return out, nil
+}
+
+func noTargets(topo schemas.Topology) string {
+	return fmt.Sprintf("cluster %s has no file tree with a sync target (files[].sync in its topology)", topo.Cluster)
 }
 
 // fileSyncOptions runs a long file sync activity in region: it heartbeats,
@@ -298,6 +305,9 @@ func VerifyFiles(ctx workflow.Context, in schemas.VerifyFilesInput) (schemas.Ver
 	trees, err := SyncTrees(topo, in.Tree)
 	if err != nil {
 		return schemas.VerifyFilesResult{}, err
+	}
+	if len(trees) == 0 {
+		return schemas.VerifyFilesResult{}, invalidInput("cluster", noTargets(topo))
 	}
 	var f *activities.FileSync
 	futures := make([]workflow.Future, len(trees))

@@ -252,10 +252,22 @@ func TestFileSync_RefusesWhatItCannotSync(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFileSync_ACopylessClusterIsSkippedNotFailed(t *testing.T) {
 	topo := syncTopology(false)
-	topo.Files = topo.Files[1:]
-	if _, err := SyncTrees(topo, ""); err == nil || !strings.Contains(err.Error(), "dev has no file tree with a sync target") {
-		t.Errorf("SyncTrees without targets: %v", err)
+	topo.Files = topo.Files[1:] // the backed-up-only tree
+	env := newSyncEnv(t, topo)
+	env.ExecuteWorkflow(FileSync, schemas.FileSyncInput{Cluster: "dev"})
+	var res schemas.FileSyncResult
+	if err := env.GetWorkflowResult(&res); err != nil || !strings.Contains(res.Skipped, "dev has no file tree with a sync target") {
+		t.Errorf("result %+v, %v: want it skipped, saying why", res, err)
+	}
+	verify := newSyncEnv(t, topo)
+	verify.ExecuteWorkflow(VerifyFiles, schemas.VerifyFilesInput{Cluster: "dev"})
+	var appErr *temporal.ApplicationError
+	if err := verify.GetWorkflowError(); !errors.As(err, &appErr) || appErr.Type() != schemas.ErrInvalidInput {
+		t.Errorf("verify of a copyless cluster: %v, want InvalidInput", err)
 	}
 }
 
