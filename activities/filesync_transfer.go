@@ -59,7 +59,8 @@ const (
 // lacks as its own sealed object, and nothing else is needed. A file that
 // changes while it is read is not sent, and listed in Skipped. It runs in
 // the tree's region; a retried attempt whose batch was staged whole reuses
-// it, and a store copy's retry skips the objects already stored.
+// it, and a store copy's retry skips the objects already stored. Batch 0
+// is sent by PlanFileSync.
 func (f *FileSync) SendFileBatch(ctx context.Context, in schemas.SendFileBatchInput) (schemas.SendFileBatchResult, error) {
 	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, onSource)
 	if err != nil {
@@ -208,7 +209,8 @@ func (zeros) Read(p []byte) (int, error) {
 // heartbeated file by file; a retried attempt finds the files written
 // before the failure by hashing them, and does not write them again. It
 // runs in the copy's region and reports each entry, with the copy's own
-// inode and change time, for the commit.
+// inode and change time, for the commit; the apply of the last batch
+// commits itself (see CommitFileSync).
 func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatchInput) (schemas.ApplyFileBatchResult, error) {
 	t, store, err := f.beginRun(ctx, in.Cluster, in.Tree, in.Run, onCopy)
 	if err != nil {
