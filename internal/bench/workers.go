@@ -125,7 +125,8 @@ type workerSpec struct {
 // .dev/logs, and waits until it serves /healthz.
 func startWorker(ctx context.Context, s workerSpec) (*worker, error) {
 	region := s.region
-	logPath := filepath.Join(s.root, ".dev", "logs", "bench-worker-"+region+".log")
+	// Named after the namespace too: each benchmark has its own workers.
+	logPath := filepath.Join(s.root, ".dev", "logs", s.namespace+"-worker-"+region+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err
