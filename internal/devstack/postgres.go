@@ -2,6 +2,8 @@ package devstack
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/runnerhub/lifeboat/internal/pgos"
@@ -38,6 +40,9 @@ func (s *Stack) prepareShared(u pgUser) error {
 	if err := reachable(filepath.Dir(shared), u); err != nil {
 		return fmt.Errorf("the PostgreSQL user (uid %d) cannot reach the shared directory %s: %w; set %s to a directory it can enter", u.UID, shared, err, EnvSharedDir)
 	}
+	if err := s.dropStaleData(shared); err != nil {
+		return err
+	}
 	for _, d := range []string{"", "data", "run", "log", "tmp"} {
 		p := filepath.Join(shared, d)
 		if err := os.MkdirAll(p, 0o700); err != nil {
@@ -59,6 +64,9 @@ func (s *Stack) prepareShared(u pgUser) error {
 			return err
 		}
 	}
+	if err := os.WriteFile(filepath.Join(shared, ownerFile), []byte(s.ownerStamp()), 0o600); err != nil {
+		return err
+	}
 	// .dev/pg and .dev/logs/pg-*.log lead to what lives outside .dev.
 	links := map[string]string{filepath.Join(s.devDir, "pg"): shared}
 	for _, n := range pgNodes {
@@ -66,6 +74,47 @@ func (s *Stack) prepareShared(u pgUser) error {
 	}
 	for link, target := range links {
 		if err := symlink(target, link); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ownerFile, in the shared directory, names the secrets its data was made
+// with.
+const ownerFile = "owner"
+
+// ownerStamp identifies this checkout's PostgreSQL secrets without holding them.
+func (s *Stack) ownerStamp() string {
+	sum := sha256.Sum256([]byte(s.readSecret(secretPGPassword) + "\n" + s.readSecret(secretReplPassword)))
+	return hex.EncodeToString(sum[:])
+}
+
+// dropStaleData removes the PostgreSQL data a shared directory holds for
+// another checkout that once sat at this path (a fresh clone in the same
+// folder, for one): its passwords went with that checkout's .dev, so no one
+// can log in to it. Data with this checkout's stamp is kept, and so is
+// unstamped data unless this checkout's secrets are brand new; nothing is
+// removed while a node of it runs.
+func (s *Stack) dropStaleData(shared string) error {
+	b, err := os.ReadFile(filepath.Join(shared, ownerFile))
+	switch {
+	case err == nil && string(b) == s.ownerStamp():
+		return nil
+	case err != nil && !s.newPGSecret:
+		return nil // made before stamps, by this checkout: keep it
+	}
+	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
+		return nil
+	}
+	for _, n := range pgNodes {
+		if _, err := os.Stat(filepath.Join(s.pgDataDir(n.name), "postmaster.pid")); err == nil {
+			return fmt.Errorf("the shared directory %s holds another checkout's PostgreSQL and %s runs from it: stop it or set %s", shared, n.name, EnvSharedDir)
+		}
+	}
+	s.logf("%s holds another checkout's PostgreSQL data (made with other secrets): removing it", shared)
+	for _, d := range []string{"data", "restores", "bench"} {
+		if err := os.RemoveAll(filepath.Join(shared, d)); err != nil {
 			return err
 		}
 	}

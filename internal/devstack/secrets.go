@@ -89,6 +89,9 @@ func (s *Stack) ensureSecrets() error {
 		if err := writeFileAtomic(path, []byte(v+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
+		if name == secretPGPassword {
+			s.newPGSecret = true
+		}
 	}
 	return nil
 }

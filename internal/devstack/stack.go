@@ -27,6 +27,9 @@ type Stack struct {
 	started atomic.Bool // set by Up when it starts a process
 	upStart time.Time   // when the running Up began, for progress messages
 	pgUser  pgUser      // who PostgreSQL runs as, set by Up
+	// newPGSecret is set when Up made the PostgreSQL password just now: a
+	// fresh .dev, so no data in the shared directory can be this checkout's.
+	newPGSecret bool
 }
 
 // New returns the stack described by cfg; it starts nothing.
