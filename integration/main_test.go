@@ -58,6 +58,15 @@ func run(m *testing.M) int {
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the local stack: %v\n", err)
+		if started {
+			// What this run started half-way is stopped, so the next run
+			// finds its ports free.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := stack.Down(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "stop the local stack: %v\n", err)
+			}
+		}
 		return 1
 	}
 	code := m.Run()
