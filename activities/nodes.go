@@ -223,19 +223,15 @@ func (n *Nodes) local(cluster, name string) (schemas.PostgresNode, error) {
 	if cluster != n.Topology.Cluster {
 		return schemas.PostgresNode{}, unknownCluster(cluster, n.Topology.Cluster)
 	}
-	for _, r := range n.Topology.Regions {
-		for _, node := range r.Postgres {
-			if node.Name != name {
-				continue
-			}
-			if r.Name != n.Region {
-				return node, invalidInput("node", fmt.Sprintf("%s is in region %s, but this worker serves %s: run it on the task queue %s",
-					name, r.Name, n.Region, schemas.RegionTaskQueue(r.Name)))
-			}
-			return node, nil
-		}
+	node, ok := n.Topology.PostgresNode(name)
+	if !ok {
+		return node, invalidInput("node", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", name, n.Topology.Cluster))
 	}
-	return schemas.PostgresNode{}, invalidInput("node", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", name, n.Topology.Cluster))
+	if region, _ := n.Topology.NodeRegion(name); region != n.Region {
+		return node, invalidInput("node", fmt.Sprintf("%s is in region %s, but this worker serves %s: run it on the task queue %s",
+			name, region, n.Region, schemas.RegionTaskQueue(region)))
+	}
+	return node, nil
 }
 
 // dial opens a new connection: after a restart or a promotion a pooled one

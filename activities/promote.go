@@ -189,7 +189,7 @@ func (n *Nodes) Repoint(ctx context.Context, in schemas.RepointInput) (schemas.R
 	if err != nil {
 		return schemas.RepointResult{}, err
 	}
-	primary, ok := findPostgres(n.Topology, in.Primary)
+	primary, ok := n.Topology.PostgresNode(in.Primary)
 	if !ok || in.Primary == in.Node {
 		return schemas.RepointResult{}, invalidInput("primary", fmt.Sprintf("%q is not another PostgreSQL node of cluster %s", in.Primary, in.Cluster))
 	}

@@ -39,7 +39,7 @@ func (n *Nodes) RejoinNode(ctx context.Context, in schemas.RejoinNodeInput) (sch
 	if err != nil {
 		return schemas.RejoinNodeResult{}, err
 	}
-	primary, ok := findPostgres(n.Topology, in.Primary)
+	primary, ok := n.Topology.PostgresNode(in.Primary)
 	if !ok || in.Primary == in.Node {
 		return schemas.RejoinNodeResult{}, invalidInput("primary", fmt.Sprintf("%q is not another PostgreSQL node of cluster %s", in.Primary, in.Cluster))
 	}

@@ -318,7 +318,7 @@ func (r *Routing) ListHistory(ctx context.Context, in schemas.ListHistoryInput) 
 // primaryStore checks the cluster and the primary to name, and returns the
 // primary, its address and the routing store's client.
 func (r *Routing) primaryStore(ctx context.Context, cluster, primary string) (schemas.PostgresNode, string, *redis.Client, error) {
-	node, ok := findPostgres(r.Topology, primary)
+	node, ok := r.Topology.PostgresNode(primary)
 	if !ok {
 		return node, "", nil, invalidInput("primary", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", primary, r.Topology.Cluster))
 	}
@@ -353,18 +353,6 @@ func decodeRecord(raw string) (schemas.RoutingRecord, error) {
 		return rec, corrupt(fmt.Sprintf("routing record does not parse (%v): %.200s; fix or delete it with redis-cli", err, raw))
 	}
 	return rec, nil
-}
-
-// findPostgres returns the PostgreSQL node of the topology named name.
-func findPostgres(t *schemas.Topology, name string) (schemas.PostgresNode, bool) {
-	for _, r := range t.Regions {
-		for _, n := range r.Postgres {
-			if n.Name == name {
-				return n, true
-			}
-		}
-	}
-	return schemas.PostgresNode{}, false
 }
 
 // nodeAddr is a node's host:port as its DSN names it.

@@ -183,24 +183,38 @@ func (t *Topology) PostgresNode(name string) (PostgresNode, bool) {
 	return PostgresNode{}, false
 }
 
-// NodeRegion returns the region of the node (of any kind) called name.
-func (t *Topology) NodeRegion(name string) (string, bool) {
+// node finds the node (of any kind) called name: its region and the
+// criticality the topology gives it ("" when it gives none).
+func (t *Topology) node(name string) (region, criticality string, ok bool) {
 	for _, r := range t.Regions {
 		for _, n := range r.Postgres {
 			if n.Name == name {
-				return r.Name, true
+				return r.Name, n.Criticality, true
 			}
 		}
 		for _, n := range r.Redis {
 			if n.Name == name {
-				return r.Name, true
+				return r.Name, n.Criticality, true
 			}
 		}
 		for _, n := range r.Sentinels {
 			if n.Name == name {
-				return r.Name, true
+				return r.Name, n.Criticality, true
 			}
 		}
 	}
-	return "", false
+	return "", "", false
+}
+
+// NodeRegion returns the region of the node (of any kind) called name.
+func (t *Topology) NodeRegion(name string) (string, bool) {
+	region, _, ok := t.node(name)
+	return region, ok
+}
+
+// NodeCriticality returns the criticality the topology gives the node
+// called name, "" when it gives none.
+func (t *Topology) NodeCriticality(name string) string {
+	_, c, _ := t.node(name)
+	return c
 }

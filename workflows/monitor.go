@@ -363,22 +363,8 @@ func (m *monitor) judgeComponent(ctx workflow.Context, o schemas.Observation) {
 // criticality of a component: the topology's, else critical for
 // PostgreSQL, major for Redis and the store, minor for sentinels.
 func (m *monitor) criticality(o schemas.Observation) string {
-	for _, r := range m.topo.Regions {
-		for _, n := range r.Postgres {
-			if n.Name == o.Name && n.Criticality != "" {
-				return n.Criticality
-			}
-		}
-		for _, n := range r.Redis {
-			if n.Name == o.Name && n.Criticality != "" {
-				return n.Criticality
-			}
-		}
-		for _, n := range r.Sentinels {
-			if n.Name == o.Name && n.Criticality != "" {
-				return n.Criticality
-			}
-		}
+	if c := m.topo.NodeCriticality(o.Name); c != "" {
+		return c
 	}
 	switch o.Kind {
 	case schemas.KindPostgres:
