@@ -8,7 +8,7 @@ SCALE ?= 50
 N ?= 3
 GO_TEST_FLAGS ?=
 
-.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup bench-failover bench-filesync
+.PHONY: all deps build dev demo down status test unit integration lint fuzz clean bench bench-backup bench-failover bench-filesync chaos
 
 all: build
 
@@ -91,6 +91,13 @@ SIZE_MB ?= 2000
 bench-filesync: deps build
 	go build -o $(BIN)/lifeboat-bench-filesync ./cmd/lifeboat-bench-filesync
 	$(BIN)/lifeboat-bench-filesync -files $(FILES) -size-mb $(SIZE_MB) -runs $(N) $(if $(KEEP),-keep)
+
+# chaos runs the reliability suite on the local stack (started if it is not
+# running): every TestChaos scenario with all its repetitions, then prints
+# the table (scenario, result, acknowledged writes lost, time to recover),
+# also kept in .dev/chaos-table.txt. `make test` runs the reduced set.
+chaos: deps build
+	LIFEBOAT_CHAOS=full go test -count=1 -timeout 50m -run '^TestChaos' $(GO_TEST_FLAGS) ./integration/
 
 clean: down
 	rm -rf .dev bin

@@ -70,6 +70,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	printChaosTable(os.Stderr)
 	if started {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
