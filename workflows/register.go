@@ -12,8 +12,10 @@ type Registry interface {
 }
 
 // Register registers every workflow under its public type name, the name
-// operators give to `temporal workflow start --type`.
+// operators give to `temporal workflow start --type`. Each one decodes its
+// own input (decodingRegistry), so bad input fails it with InvalidInput.
 func Register(r Registry) {
+	r = decodingRegistry{r}
 	r.RegisterWorkflowWithOptions(CheckCluster, workflow.RegisterOptions{Name: schemas.CheckClusterWorkflow})
 	r.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: schemas.BackupWorkflow})
 	r.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
