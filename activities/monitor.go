@@ -51,6 +51,7 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 	// A probe that restarts after reporting waits one interval, so the
 	// threshold still counts checks an interval apart.
 	first := len(in.Known) == 0
+	beat := heartbeat{probe: p}
 	for round := 1; ; round++ {
 		if !first {
 			select {
@@ -64,6 +65,7 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 		res := schemas.MonitorProbeResult{Region: in.Region, Observations: map[string]schemas.Observation{}, Checks: round}
 		nodes := p.checkNodes(ctx, in.Region, checks, cfg.timeout)
 		fillStandbyLag(nodes)
+		beat.beat(ctx, region, nodes, now)
 		for i := range nodes {
 			if nodes[i].Kind == schemas.KindStore {
 				nodes[i].Name = schemas.StoreComponent(in.Region)

@@ -549,13 +549,7 @@ func (r *Restore) waitPromoted(ctx context.Context, dataDir string, port int, lo
 // connect reaches a restored server as the cluster's own role: the roles
 // and passwords come back with the backup.
 func (r *Restore) connect(ctx context.Context, port int) (*pgx.Conn, error) {
-	var node schemas.PostgresNode
-	for _, reg := range r.Topology.Regions {
-		if len(reg.Postgres) > 0 {
-			node = reg.Postgres[0]
-			break
-		}
-	}
+	node, _ := r.anyNode()
 	cfg, err := pgx.ParseConfig(node.DSN)
 	if err != nil {
 		return nil, err
@@ -571,6 +565,17 @@ func (r *Restore) connect(ctx context.Context, port int) (*pgx.Conn, error) {
 	cfg.Fallbacks = nil
 	cfg.ConnectTimeout = 2 * time.Second
 	return pgx.ConnectConfig(ctx, cfg)
+}
+
+// anyNode is the first PostgreSQL node of the topology, whose DSN and
+// password a restored copy of the cluster accepts.
+func (r *Restore) anyNode() (schemas.PostgresNode, bool) {
+	for _, reg := range r.Topology.Regions {
+		if len(reg.Postgres) > 0 {
+			return reg.Postgres[0], true
+		}
+	}
+	return schemas.PostgresNode{}, false
 }
 
 // VerifyRestored proves the restored server answers queries and writes.
@@ -608,15 +613,21 @@ func (r *Restore) pgBinDir() string {
 
 // postmasterRunning reports whether a live postmaster owns dataDir.
 func postmasterRunning(dataDir string) bool {
+	pid := postmasterPID(dataDir)
+	return pid > 0 && syscall.Kill(pid, 0) == nil
+}
+
+// postmasterPID is the process ID in dataDir's postmaster.pid, or 0.
+func postmasterPID(dataDir string) int {
 	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
 	if err != nil {
-		return false
+		return 0
 	}
 	var pid int
 	if _, err := fmt.Sscan(strings.SplitN(string(b), "\n", 2)[0], &pid); err != nil || pid <= 0 {
-		return false
+		return 0
 	}
-	return syscall.Kill(pid, 0) == nil
+	return pid
 }
 
 // heartbeatEvery records details() as the activity's heartbeat until stop.

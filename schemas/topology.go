@@ -26,6 +26,8 @@ type Topology struct {
 	Monitor Monitor `json:"monitor,omitempty"`
 	// Failover tunes fencing, promotion and escalation.
 	Failover Failover `json:"failover,omitempty"`
+	// Drill says where disaster-recovery drills build their scratch servers.
+	Drill *Drill `json:"drill,omitempty"`
 }
 
 // Region is one failure domain and the nodes that live in it.

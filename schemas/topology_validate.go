@@ -32,6 +32,9 @@ func (t *Topology) problems() Problems {
 	ps = append(ps, t.Targets.check("targets")...)
 	ps = append(ps, t.Monitor.check("monitor")...)
 	ps = append(ps, t.checkFailover()...)
+	if t.Drill != nil {
+		ps = append(ps, t.Drill.check("drill")...)
+	}
 	return ps
 }
 
@@ -394,6 +397,25 @@ func (t *Topology) checkFailover() Problems {
 		}
 		ps = append(ps, checkDSN(bat.field("admin_dsn"), b.AdminDSN)...)
 		ps = append(ps, checkSecret(bat.field("password"), b.Password)...)
+	}
+	return ps
+}
+
+func (d Drill) check(at problemPath) Problems {
+	var ps Problems
+	if d.ScratchDir == "" || !strings.HasPrefix(d.ScratchDir, "/") {
+		ps = append(ps, at.field("scratch_dir").problem("required, an absolute path"))
+	}
+	if d.Port < 1024 || d.Port > 65534 {
+		ps = append(ps, at.field("port").problem("must be from 1024 to 65534"))
+	}
+	if d.Every < 0 {
+		ps = append(ps, at.field("every").problem("must be greater than 0"))
+	}
+	for i, tb := range d.Tables {
+		if _, _, err := ParseDrillTable(tb); err != nil {
+			ps = append(ps, at.field("tables").index(i).problem(err.Error()))
+		}
 	}
 	return ps
 }

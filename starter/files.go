@@ -25,23 +25,9 @@ const fileSyncRunTimeout = 24 * time.Hour
 // Its runs hand the sync to the workflow filesync/<cluster>, so a manual
 // sync and a scheduled one never write a copy side by side.
 func fileSyncSchedule(cluster string, d time.Duration) backupSchedule {
-	id := schemas.FileSyncScheduleID(cluster)
-	return backupSchedule{
-		ID:              id,
-		Every:           d,
-		Overlap:         enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-		Catchup:         scheduleCatchup,
-		WorkflowType:    schemas.FileSyncWorkflow,
-		WorkflowID:      id,
-		TaskQueue:       schemas.GlobalTaskQueue,
-		Timeout:         fileSyncRunTimeout,
-		Input:           schemas.FileSyncInput{Cluster: cluster},
-		Summary:         fmt.Sprintf("file sync of cluster %s (schedule %s)", cluster, id),
-		ScheduleCluster: cluster,
-		WorkflowCluster: cluster,
-		// The same value the FileSync workflow upserts.
-		WorkflowKind: schemas.FileSyncKind,
-	}
+	// The kind is the same value the FileSync workflow upserts.
+	return clusterSchedule(cluster, schemas.FileSyncScheduleID(cluster), d, fileSyncRunTimeout, schemas.FileSyncWorkflow,
+		schemas.FileSyncInput{Cluster: cluster}, "file sync", schemas.FileSyncKind)
 }
 
 // files runs `lifeboat files sync|verify`.

@@ -28,8 +28,8 @@ usage:
   lifeboat retention CLUSTER [--dry-run] [--json]  remove backups and WAL the retention policy lets go
   lifeboat backup CLUSTER [--kind database|files|config] [--source NODE] [--wait] [--json]
                                       start a backup; --wait follows it and prints its manifest
-  lifeboat schedules apply CLUSTER [--database-every 4h] [--files-every 24h] [--config-every 24h] [--filesync-every 1h] [--prune]
-                                      create or update the cluster's backup and file sync schedules
+  lifeboat schedules apply CLUSTER [--database-every 4h] [--files-every 24h] [--config-every 24h] [--filesync-every 1h] [--drill-every 168h] [--prune]
+                                      create or update the cluster's backup, file sync and restore drill schedules
   lifeboat schedules list [CLUSTER]   print schedules: interval, next runs, last run, paused
   lifeboat files sync CLUSTER [--tree T] [--rehash] [--batch-files N] [--batch-mb N] [--wait] [--json]
                                       copy what changed in the file trees to their copies (joins a sync running)
@@ -37,6 +37,12 @@ usage:
                                       rehash every copy and report each difference (exit 1 if any)
   lifeboat restore CLUSTER --target-dir DIR --port N [--backup ID|latest] [--until RFC3339] [--region R] [--json]
                                       restore a database backup (PITR with --until) as a running server
+  lifeboat drill CLUSTER [--kind restore|failover|full] [--json]
+                                      rehearse recovery on scratch servers, measure RTO and RPO, store the report
+  lifeboat drills CLUSTER [--limit N] [--json]
+                                      past drills: achieved RTO and RPO, pass or fail, newest first
+  lifeboat drill report ID [--cluster C] [--json]
+                                      print a stored drill report (Markdown)
   lifeboat monitor CLUSTER            start the cluster's HealthMonitor (no-op when it runs)
   lifeboat status CLUSTER [--json]    the monitor's view: each component's state, circuit, latency, lag
   lifeboat pause CLUSTER [--reason R] / lifeboat resume CLUSTER
@@ -102,6 +108,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return schedules(args[1:], stdout)
 	case "files":
 		return files(args[1:], stdout, stderr)
+	case "drill":
+		return drill(args[1:], stdout)
+	case "drills":
+		return drills(args[1:], stdout)
 	case "restore":
 		return restore(args[1:], stdout)
 	case "monitor":

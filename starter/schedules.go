@@ -150,22 +150,9 @@ func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupS
 			return nil, err
 		}
 		id := schemas.BackupScheduleID(cluster, kind)
-		out = append(out, backupSchedule{
-			ID:              id,
-			Every:           d,
-			Overlap:         enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
-			Catchup:         scheduleCatchup,
-			WorkflowType:    schemas.BackupWorkflow,
-			WorkflowID:      id,
-			TaskQueue:       schemas.GlobalTaskQueue,
-			Timeout:         backupRunTimeout,
-			Input:           schemas.BackupInput{Cluster: cluster, Kind: kind},
-			Summary:         fmt.Sprintf("%s backup of cluster %s (schedule %s)", kind, cluster, id),
-			ScheduleCluster: cluster,
-			WorkflowCluster: cluster,
-			// The same value the Backup workflow upserts.
-			WorkflowKind: "backup-" + kind,
-		})
+		// The kind is the same value the Backup workflow upserts.
+		out = append(out, clusterSchedule(cluster, id, d, backupRunTimeout, schemas.BackupWorkflow,
+			schemas.BackupInput{Cluster: cluster, Kind: kind}, kind+" backup", "backup-"+kind))
 	}
 	if d, ok := every[schemas.FileSyncKind]; ok {
 		if err := checkInterval("file sync", d); err != nil {
@@ -173,7 +160,34 @@ func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupS
 		}
 		out = append(out, fileSyncSchedule(cluster, d))
 	}
+	if d, ok := every[schemas.DrillKind]; ok {
+		if err := checkInterval("drill", d); err != nil {
+			return nil, err
+		}
+		out = append(out, drillSchedule(cluster, d))
+	}
 	return out, nil
+}
+
+// clusterSchedule is a schedule of cluster's that starts workflowType with
+// input every d, skipping a run while the last one runs; kind is the
+// LifeboatKind the workflow sets, what the summary's words for it.
+func clusterSchedule(cluster, id string, d, timeout time.Duration, workflowType string, input any, what, kind string) backupSchedule {
+	return backupSchedule{
+		ID:              id,
+		Every:           d,
+		Overlap:         enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+		Catchup:         scheduleCatchup,
+		WorkflowType:    workflowType,
+		WorkflowID:      id,
+		TaskQueue:       schemas.GlobalTaskQueue,
+		Timeout:         timeout,
+		Input:           input,
+		Summary:         fmt.Sprintf("%s of cluster %s (schedule %s)", what, cluster, id),
+		ScheduleCluster: cluster,
+		WorkflowCluster: cluster,
+		WorkflowKind:    kind,
+	}
 }
 
 // checkInterval wants what Temporal takes: whole seconds, at least one.
@@ -427,6 +441,7 @@ func schedulesApply(args []string, stdout io.Writer) error {
 		schemas.BackupFiles:    fs.Duration("files-every", schemas.FilesBackupEvery, "interval of files backups"),
 		schemas.BackupConfig:   fs.Duration("config-every", schemas.ConfigBackupEvery, "interval of config backups"),
 		schemas.FileSyncKind:   fs.Duration("filesync-every", schemas.FileSyncEvery, "interval of file syncs"),
+		schemas.DrillKind:      fs.Duration("drill-every", schemas.DefaultDrillEvery, "interval of restore drills"),
 	}
 	prune := fs.Bool("prune", false, "delete the cluster's backup schedules that are no longer wanted")
 	pos, err := parseInterspersed(fs, args)

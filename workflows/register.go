@@ -27,4 +27,6 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Switchover, workflow.RegisterOptions{Name: schemas.SwitchoverWorkflow})
 	r.RegisterWorkflowWithOptions(Rejoin, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
 	r.RegisterWorkflowWithOptions(FailoverSlots, workflow.RegisterOptions{Name: schemas.FailoverSlotsWorkflow})
+	r.RegisterWorkflowWithOptions(DRDrill, workflow.RegisterOptions{Name: schemas.DRDrillWorkflow})
+	r.RegisterWorkflowWithOptions(DrillReports, workflow.RegisterOptions{Name: schemas.DrillReportsWorkflow})
 }

@@ -87,10 +87,16 @@ func (s *Stack) archiveEnv() []string {
 // reach them. Down stops every server running from it.
 func (s *Stack) RestoreDir() string { return filepath.Join(s.cfg.SharedDir, "restores") }
 
+// DrillDir is the drills' scratch directory (the topology's
+// drill.scratch_dir); each drill removes its own part when it ends.
+func (s *Stack) DrillDir() string { return filepath.Join(s.cfg.SharedDir, "drills") }
+
 // stopRestored stops the servers that restores started under RestoreDir:
 // the stack did not start them, but `down` leaves nothing of it running.
 func (s *Stack) stopRestored(ctx context.Context) error {
 	pidFiles, _ := filepath.Glob(filepath.Join(s.RestoreDir(), "*", "postmaster.pid"))
+	drills, _ := filepath.Glob(filepath.Join(s.DrillDir(), "*", "*", "postmaster.pid"))
+	pidFiles = append(pidFiles, drills...)
 	var errs []error
 	for _, f := range pidFiles {
 		pid := readPID(f)

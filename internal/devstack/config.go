@@ -43,6 +43,10 @@ const (
 	S3BPort = 19001 // replica store, bucket lifeboat-dev-b
 )
 
+// DrillPort is the first port of drills' scratch servers (a failover drill
+// uses the next one too).
+const DrillPort = 15700
+
 // CodecServerPort is the payload codec server's, which the Web UI calls.
 const CodecServerPort = 18234
 

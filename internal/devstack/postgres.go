@@ -410,6 +410,19 @@ func (s *Stack) initPrimary(ctx context.Context, u pgUser, n pgNode, password st
 	return os.Rename(tmp, dir)
 }
 
+// demoData is a small table of the local stack's own that drills verify
+// (the topology's drill.tables): restored copies must hold its 10,000 rows.
+var demoData = []string{
+	`CREATE SCHEMA IF NOT EXISTS demo`,
+	`CREATE TABLE IF NOT EXISTS demo.orders (
+		id bigint PRIMARY KEY,
+		placed_at timestamptz NOT NULL,
+		amount numeric(10,2) NOT NULL)`,
+	`INSERT INTO demo.orders
+		SELECT g, timestamptz '2026-01-01 00:00:00+00' + g * interval '1 minute', (g % 1000) / 10.0
+		FROM generate_series(1, 10000) g ON CONFLICT DO NOTHING`,
+}
+
 // prepareReplication creates the replication role and one physical slot per
 // replica on the primary, leaving existing ones alone.
 func (s *Stack) prepareReplication(ctx context.Context, primary pgNode, password, replPassword string) error {
@@ -429,6 +442,7 @@ func (s *Stack) prepareReplication(ctx context.Context, primary pgNode, password
 END $$`, PGReplicator),
 		fmt.Sprintf(`ALTER ROLE %s LOGIN REPLICATION PASSWORD '%s'`, PGReplicator, replPassword),
 	}
+	stmts = append(stmts, demoData...)
 	for _, n := range pgNodes {
 		if n.slot != "" {
 			stmts = append(stmts, fmt.Sprintf(`SELECT pg_create_physical_replication_slot('%[1]s')

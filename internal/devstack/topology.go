@@ -107,6 +107,11 @@ func buildTopology(devDir, sharedDir, identity, recipient string) *schemas.Topol
 			RTO: schemas.Duration(15 * time.Minute),
 			RPO: schemas.Duration(5 * time.Minute),
 		},
+		Drill: &schemas.Drill{
+			ScratchDir: filepath.Join(sharedDir, "drills"),
+			Port:       DrillPort,
+			Tables:     []string{"demo.orders"},
+		},
 		Monitor: schemas.Monitor{
 			ProbeInterval:    schemas.Duration(time.Second),
 			FailureThreshold: 3,
