@@ -55,6 +55,11 @@ usage:
   lifeboat codec-server --ui-origin URL [--listen HOST:PORT]
                                       serve the payload codec (/encode, /decode) to the Web UI of that origin
   lifeboat codec-key [ID]             print a new key for LIFEBOAT_CODEC_KEYS
+  lifeboat deploy promote --region R --build ID [--workflows=false] [--wait 30s]
+                                      make a build current (Worker Versioning): region R's activities and,
+                                      unless --workflows=false, new workflows run on it
+  lifeboat deploy status [--region R] [--json]
+                                      each deployment's builds: current, draining, drained
 
 Temporal connection flags (every command that talks to Temporal):
   --temporal-address HOST:PORT (LIFEBOAT_TEMPORAL_ADDRESS, default 127.0.0.1:17233)
@@ -132,6 +137,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return codecServer(args[1:], stderr)
 	case "codec-key":
 		return codecKey(args[1:], stdout)
+	case "deploy":
+		return deployCmd(args[1:], stdout)
 	case "help", "-h", "--help":
 		_, _ = io.WriteString(stdout, usage)
 		return nil

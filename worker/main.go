@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/buildid"
+	"github.com/runnerhub/lifeboat/internal/deploy"
 	"github.com/runnerhub/lifeboat/internal/guard"
 	"github.com/runnerhub/lifeboat/internal/tclient"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -53,6 +56,10 @@ type config struct {
 	logLevel     string
 	temporal     tclient.Options
 	guard        bool
+	// versioning makes the workers part of Worker Deployments (see
+	// schemas.WorkflowDeployment); promote makes this build current at start.
+	versioning bool
+	promote    bool
 }
 
 func main() {
@@ -72,6 +79,8 @@ func main() {
 	fs.StringVar(&cfg.logFormat, "log-format", tclient.Env("LIFEBOAT_LOG_FORMAT", "json"), "json or console (LIFEBOAT_LOG_FORMAT)")
 	fs.StringVar(&cfg.logLevel, "log-level", tclient.Env("LIFEBOAT_LOG_LEVEL", "info"), "debug, info, warn or error (LIFEBOAT_LOG_LEVEL)")
 	fs.BoolVar(&cfg.guard, "guard", tclient.Env("LIFEBOAT_GUARD", "true") != "false", "run a node guard for each PostgreSQL node of the region with a data_dir: it renews the primary's lease and fences a primary that lost it (LIFEBOAT_GUARD)")
+	fs.BoolVar(&cfg.versioning, "versioning", tclient.Env("LIFEBOAT_VERSIONING", "true") != "false", "join the Worker Deployments lifeboat and lifeboat-<region> under this binary's build ID; false polls unversioned (LIFEBOAT_VERSIONING)")
+	fs.BoolVar(&cfg.promote, "promote", tclient.Env("LIFEBOAT_PROMOTE", "false") == "true", "at start, make this build current in both deployments, as `lifeboat deploy promote` does: for stacks that run one build at a time (LIFEBOAT_PROMOTE)")
 	cfg.temporal.RegisterFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 
@@ -102,7 +111,11 @@ func run(cfg config) error {
 	if _, ok := topo.Region(cfg.region); !ok {
 		return fmt.Errorf("region %q is not in the topology of cluster %s (regions: %v)", cfg.region, topo.Cluster, topo.RegionNames())
 	}
-	logger = logger.With(zap.String("cluster", topo.Cluster), zap.String("region", cfg.region), zap.String("version", version))
+	build, err := buildid.Self(version)
+	if err != nil {
+		return err
+	}
+	logger = logger.With(zap.String("cluster", topo.Cluster), zap.String("region", cfg.region), zap.String("version", version), zap.String("build_id", build))
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -145,7 +158,7 @@ func run(cfg config) error {
 	// Heartbeats reach the server every 5 s at most, so the Web UI and
 	// `lifeboat backup --wait` show progress that moves.
 	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second}
-	global := worker.New(c, schemas.GlobalTaskQueue, opts)
+	global := worker.New(c, schemas.GlobalTaskQueue, versioned(opts, cfg.versioning, schemas.WorkflowDeployment, build))
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
 	global.RegisterActivity(backup)
@@ -154,7 +167,7 @@ func run(cfg config) error {
 	global.RegisterActivity(fileSync)
 	// A region's queue gets what must run beside its nodes: probes, and
 	// backups streamed from a node of the region.
-	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), opts)
+	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), versioned(opts, cfg.versioning, schemas.RegionDeployment(cfg.region), build))
 	regional.RegisterActivity(probe)
 	regional.RegisterActivity(backup)
 	regional.RegisterActivity(restore)
@@ -166,7 +179,7 @@ func run(cfg config) error {
 	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
 
 	var ready atomic.Bool
-	srv, err := serve(cfg.listen, reg, &ready)
+	srv, err := serve(cfg.listen, reg, &ready, buildInfo{Version: version, BuildID: build, Versioning: cfg.versioning})
 	if err != nil {
 		return err
 	}
@@ -175,6 +188,19 @@ func run(cfg config) error {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop()
+	}
+	if cfg.versioning && cfg.promote {
+		pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		changes, err := deploy.Promote(pctx, c, cfg.region, build, true)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, ch := range changes {
+			if ch.Changed() {
+				logger.Info("promoted", zap.String("deployment", ch.Deployment), zap.String("previous", ch.Previous))
+			}
+		}
 	}
 	ready.Store(true)
 	logger.Info("worker started", zap.String("listen", cfg.listen), zap.Bool("payload_codec", cfg.temporal.CodecKeys != ""),
@@ -215,9 +241,34 @@ func defaultLifeboatBin() string {
 	return filepath.Join(filepath.Dir(exe), "lifeboat")
 }
 
-// serve exposes /metrics and /healthz; healthz is 200 only while the workers poll.
-func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool) (*http.Server, error) {
+// versioned returns opts with Worker Versioning on, as build of deployment.
+// Behaviours are declared per workflow at registration (workflows.Register).
+func versioned(opts worker.Options, on bool, deployment, build string) worker.Options {
+	if on {
+		opts.DeploymentOptions = worker.DeploymentOptions{
+			UseVersioning: true,
+			Version:       worker.WorkerDeploymentVersion{DeploymentName: deployment, BuildID: build},
+		}
+	}
+	return opts
+}
+
+// buildInfo is what /version says: which build this worker runs, so the
+// local stack and tests promote the build that is actually running.
+type buildInfo struct {
+	Version    string `json:"version"`
+	BuildID    string `json:"build_id"`
+	Versioning bool   `json:"versioning"`
+}
+
+// serve exposes /metrics, /version and /healthz; healthz is 200 only while
+// the workers poll (and, with --promote, once their build is current).
+func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, info buildInfo) (*http.Server, error) {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(info)
+	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.Load() {

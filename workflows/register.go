@@ -16,6 +16,7 @@ type Registry interface {
 // own input (decodingRegistry), so bad input fails it with InvalidInput.
 func Register(r Registry) {
 	r = decodingRegistry{r}
+	r = versioningRegistry{r} // each workflow's behaviour: versioning.go
 	r.RegisterWorkflowWithOptions(CheckCluster, workflow.RegisterOptions{Name: schemas.CheckClusterWorkflow})
 	r.RegisterWorkflowWithOptions(Backup, workflow.RegisterOptions{Name: schemas.BackupWorkflow})
 	r.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})

@@ -80,6 +80,7 @@ func (s *Stack) Env() []string {
 		EnvNamespace + "=" + Namespace,
 		EnvTopology + "=" + s.TopologyPath(),
 		codec.EnvKeys + "=" + s.CodecKeys(),
+		EnvPromote + "=true", // one build at a time: see EnvPromote
 	}
 }
 

@@ -59,7 +59,14 @@ func (s *Stack) upWorker(ctx context.Context, exe string, w workerNode) error {
 	if err != nil {
 		return err
 	}
-	s.ready(w.name(), addr(w.port), "worker, task queue lifeboat-"+w.region+", metrics and /healthz on port "+strconv.Itoa(w.port))
+	// Ready means polling and, since the stack's environment carries
+	// EnvPromote, its build current. A worker older than /version, still
+	// running, is unversioned.
+	build := "unversioned"
+	if b, err := ReadWorkerBuild(ctx, addr(w.port)); err == nil && b.Versioning {
+		build = "build " + b.BuildID + " current"
+	}
+	s.ready(w.name(), addr(w.port), "worker, task queue lifeboat-"+w.region+", "+build+", metrics and /healthz on port "+strconv.Itoa(w.port))
 	return nil
 }
 
