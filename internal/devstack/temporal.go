@@ -15,8 +15,11 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -97,7 +100,7 @@ func (s *Stack) upTemporal(ctx context.Context) error {
 			return fmt.Errorf("web UI: %w", err)
 		}
 		conn.Close()
-		return ensureSearchAttributes(ctx, c)
+		return ensureSearchAttributes(ctx, c, Namespace)
 	})
 	if err != nil {
 		return err
@@ -108,9 +111,10 @@ func (s *Stack) upTemporal(ctx context.Context) error {
 }
 
 // ensureSearchAttributes registers every missing search attribute of
-// schemas.SearchAttributes as Keyword; present ones are left alone.
-func ensureSearchAttributes(ctx context.Context, c client.Client) error {
-	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: Namespace})
+// schemas.SearchAttributes in namespace ns as Keyword; present ones are left
+// alone.
+func ensureSearchAttributes(ctx context.Context, c client.Client, ns string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: ns})
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)
 	}
@@ -128,7 +132,7 @@ func ensureSearchAttributes(ctx context.Context, c client.Client) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: Namespace, SearchAttributes: missing})
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: ns, SearchAttributes: missing})
 	var exists *serviceerror.AlreadyExists
 	if err != nil && !errors.As(err, &exists) {
 		names := make([]string, 0, len(missing))
@@ -139,4 +143,39 @@ func ensureSearchAttributes(ctx context.Context, c client.Client) error {
 		return fmt.Errorf("add search attributes %v: %w", names, err)
 	}
 	return nil
+}
+
+// EnsureNamespace registers namespace ns on the stack's Temporal server with
+// the search attributes the workflows set, as the stack's own has them, and
+// waits until the frontend serves it: a test or benchmark runs workers of
+// its own there, whose task queues and Worker Deployments do not meet the
+// stack's. c is a client of any namespace.
+func EnsureNamespace(ctx context.Context, c client.Client, ns, description string) error {
+	_, err := c.WorkflowService().RegisterNamespace(ctx, &workflowservice.RegisterNamespaceRequest{
+		Namespace: ns, Description: description,
+		WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+	})
+	var exists *serviceerror.NamespaceAlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("register namespace %s: %w", ns, err)
+	}
+	// A new namespace reaches the frontend's cache within seconds.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		err := ensureSearchAttributes(ctx, c, ns)
+		if err == nil {
+			_, err = c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
+				Namespace: ns, TaskQueue: &taskqueuepb.TaskQueue{Name: schemas.GlobalTaskQueue}, TaskQueueType: enumspb.TASK_QUEUE_TYPE_WORKFLOW,
+			})
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s not usable after a minute: %w", ns, err)
+		case <-time.After(time.Second):
+		}
+	}
 }
