@@ -33,6 +33,9 @@ type CheckClusterResult struct {
 	Nodes     []NodeHealth `json:"nodes"`
 	// Problems lists, in words, every reason the cluster is not healthy.
 	Problems []string `json:"problems,omitempty"`
+	// Level is the availability level the evidence proves and what the
+	// next one lacks; nil from checks that predate it.
+	Level *LevelReport `json:"level,omitempty"`
 }
 
 // NodeHealth is what a probe saw of one node.

@@ -48,6 +48,38 @@ func printCheck(w io.Writer, res schemas.CheckClusterResult) {
 			fmt.Fprintln(w, "  -", p)
 		}
 	}
+	if res.Level != nil {
+		printLevel(w, *res.Level)
+	}
+}
+
+// printLevel writes the availability level, what the next one lacks and
+// the evidence for every requirement met.
+func printLevel(w io.Writer, l schemas.LevelReport) {
+	fmt.Fprintf(w, "\navailability level: %s", l.Level)
+	if l.Next == "" {
+		fmt.Fprintln(w, " (the highest)")
+	} else {
+		var names []string
+		for _, m := range l.Missing {
+			names = append(names, m.Requirement)
+		}
+		fmt.Fprintf(w, " — missing for %s: %s\n", l.Next, strings.Join(names, ", "))
+		for _, m := range l.Missing {
+			fmt.Fprintf(w, "  - %s\n", m)
+		}
+	}
+	if len(l.Met) > 0 {
+		fmt.Fprintln(w, "proven:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, m := range l.Met {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", m.Level, m.Requirement, m.Evidence)
+		}
+		_ = tw.Flush()
+	}
+	for _, e := range l.Errors {
+		fmt.Fprintln(w, "could not read:", e)
+	}
 }
 
 func yesNo(b bool) string {

@@ -176,6 +176,8 @@ func run(cfg config) error {
 	// worker; fencing, promoting and rejoining beside the nodes.
 	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})
 	global.RegisterActivity(&activities.Control{Client: c, MaxFailovers: cfg.maxFailovers})
+	// The availability level's evidence: stores, schedule and monitor.
+	global.RegisterActivity(&activities.Evidence{Topology: topo, Clients: clients, Temporal: c, Logger: logger})
 	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
 
 	var ready atomic.Bool

@@ -36,10 +36,55 @@ func CheckCluster(ctx workflow.Context, in schemas.CheckClusterInput) (schemas.C
 		return schemas.CheckClusterResult{}, err
 	}
 
+	// From version 1 on, the check also judges the availability level; the
+	// store's evidence is read while the regions probe.
+	var evidence workflow.Future
+	if workflow.GetVersion(ctx, checkLevelChange, workflow.DefaultVersion, 1) == 1 {
+		evidence = gatherEvidence(ctx, topo.Cluster)
+	}
 	results := probeCluster(ctx, topo)
 	res := Summarize(topo, results)
 	res.CheckedAt = workflow.Now(ctx).UTC()
+	if evidence != nil {
+		res.Level = assessLevel(ctx, topo, res, evidence)
+	}
 	return res, nil
+}
+
+// checkLevelChange is the GetVersion change ID of the availability level.
+const checkLevelChange = "check-level"
+
+// gatherEvidence starts the activity that reads the stores', the
+// schedule's and the monitor's evidence of the availability level.
+func gatherEvidence(ctx workflow.Context, cluster string) workflow.Future {
+	var e *activities.Evidence
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:              schemas.GlobalTaskQueue,
+		ScheduleToStartTimeout: regionProbeWait,
+		StartToCloseTimeout:    time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			MaximumAttempts:        2,
+			NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+		},
+	})
+	return workflow.ExecuteActivity(actx, e.LevelEvidence, schemas.LevelEvidenceInput{Cluster: cluster})
+}
+
+// assessLevel judges the level from the probes and the gathered evidence.
+// Evidence that could not be gathered proves nothing, and the report says
+// why; the health report is returned all the same.
+func assessLevel(ctx workflow.Context, topo schemas.Topology, res schemas.CheckClusterResult, evidence workflow.Future) *schemas.LevelReport {
+	var stored schemas.LevelEvidenceResult
+	if err := evidence.Get(ctx, &stored); err != nil {
+		msg := "gather evidence: " + err.Error()
+		stored = schemas.LevelEvidenceResult{
+			ReplicaStore: topo.Backup.Replica != nil, ReplicaError: msg,
+			Monitor: schemas.MonitorEvidence{Error: msg}, Errors: []string{msg},
+		}
+	}
+	rep := schemas.AssessLevel(schemas.LevelEvidence{Now: res.CheckedAt, Cluster: topo.Cluster, Nodes: res.Nodes, Stored: stored})
+	return &rep
 }
 
 // probeCluster runs one probe in every region of the cluster, concurrently,

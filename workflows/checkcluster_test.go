@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
@@ -73,6 +74,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(CheckCluster)
 	env.RegisterActivity(&activities.Cluster{})
 	env.RegisterActivity(&activities.Probe{})
+	env.RegisterActivity(&activities.Evidence{})
 	return env
 }
 
@@ -84,11 +86,14 @@ func TestCheckCluster_JoinsEveryRegionIntoOneReport(t *testing.T) {
 		Return(healthyRegionA(), nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-b"}).
 		Return(healthyRegionB(), nil)
+	env.SetStartTime(checkStart)
+	env.OnActivity("LevelEvidence", mock.Anything, schemas.LevelEvidenceInput{Cluster: "dev"}).Return(storedEvidence(), nil).Once()
 
 	env.ExecuteWorkflow(CheckCluster, schemas.CheckClusterInput{Cluster: "dev"})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
+	env.AssertExpectations(t)
 	var got schemas.CheckClusterResult
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
@@ -121,6 +126,26 @@ func TestCheckCluster_JoinsEveryRegionIntoOneReport(t *testing.T) {
 		if !byName[s].Agrees {
 			t.Errorf("%s agrees = false, want true", s)
 		}
+	}
+	// The probes prove the replicas, the evidence the rest, but for the
+	// drill: standard, with the drill missing for enterprise.
+	if got.Level == nil || got.Level.Level != schemas.LevelStandard || got.Level.Next != schemas.LevelEnterprise ||
+		len(got.Level.Missing) != 1 || got.Level.Missing[0].Requirement != "a drill passed within its period" {
+		t.Errorf("level = %+v, want standard missing only the drill", got.Level)
+	}
+}
+
+var checkStart = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// storedEvidence is a backup an hour old in both stores, the monitor
+// running, and no drill.
+func storedEvidence() schemas.LevelEvidenceResult {
+	b := &schemas.BackupEvidence{ID: "20260301T105900Z-database", EndTime: checkStart.Add(-time.Hour)}
+	return schemas.LevelEvidenceResult{
+		Backup: b, ReplicaBackup: b, ReplicaStore: true,
+		BackupEvery: schemas.Duration(schemas.DatabaseBackupEvery), BackupSchedule: schemas.ScheduleActive,
+		DrillEvery: schemas.Duration(schemas.DefaultDrillEvery),
+		Monitor:    schemas.MonitorEvidence{Running: true, Status: schemas.ClusterHealthy},
 	}
 }
 
@@ -155,6 +180,7 @@ func TestCheckCluster_ReportsRegionWhoseWorkerIsGone(t *testing.T) {
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-a"}).Return(healthyRegionA(), nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-b"}).
 		Return(schemas.ProbeRegionResult{}, temporal.NewTimeoutError(0, errors.New("schedule to start")))
+	env.OnActivity("LevelEvidence", mock.Anything, mock.Anything).Return(schemas.LevelEvidenceResult{}, errors.New("store unreachable"))
 
 	env.ExecuteWorkflow(CheckCluster, schemas.CheckClusterInput{Cluster: "dev"})
 	var got schemas.CheckClusterResult
@@ -163,6 +189,11 @@ func TestCheckCluster_ReportsRegionWhoseWorkerIsGone(t *testing.T) {
 	}
 	if got.Healthy {
 		t.Fatal("healthy = true with region-b silent")
+	}
+	// Evidence that could not be read proves nothing, and says so; the
+	// health report comes back all the same.
+	if l := got.Level; l == nil || l.Level != schemas.LevelNone || len(l.Errors) != 1 || !strings.Contains(l.Errors[0], "store unreachable") {
+		t.Errorf("level = %+v, want none with the evidence error", l)
 	}
 	for _, n := range got.Nodes {
 		if n.Region == "region-b" && (n.Healthy || !strings.Contains(n.Error, "no probe from region region-b")) {

@@ -1,0 +1,184 @@
+package schemas
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+var levelNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// stackNodes is the local stack as a healthy check sees it: a primary and
+// a synchronous replica in region-a, an asynchronous one in region-b.
+func stackNodes() []NodeHealth {
+	return []NodeHealth{
+		{Name: "pg-a1", Kind: KindPostgres, Region: "region-a", Role: RolePrimary, Healthy: true},
+		{Name: "pg-a2", Kind: KindPostgres, Region: "region-a", Role: RoleReplica, Healthy: true, Streaming: true, Synchronous: true},
+		{Name: "pg-b1", Kind: KindPostgres, Region: "region-b", Role: RoleReplica, Healthy: true, Streaming: true},
+		{Name: "redis-a1", Kind: KindRedis, Region: "region-a", Role: RoleMaster, Healthy: true},
+	}
+}
+
+func backupAgo(d time.Duration) *BackupEvidence {
+	return &BackupEvidence{ID: "b-" + d.String(), EndTime: levelNow.Add(-d)}
+}
+
+// enterpriseEvidence proves every requirement; each case takes one away.
+func enterpriseEvidence() LevelEvidence {
+	return LevelEvidence{Now: levelNow, Cluster: "dev", Nodes: stackNodes(), Stored: LevelEvidenceResult{
+		Backup: backupAgo(time.Hour), ReplicaBackup: backupAgo(time.Hour),
+		BackupEvery: Duration(4 * time.Hour), BackupSchedule: ScheduleActive, ReplicaStore: true,
+		Drill:      &DrillEvidence{ID: "d1", Kind: DrillRestore, EndedAt: levelNow.Add(-48 * time.Hour), Passed: true},
+		DrillEvery: Duration(DefaultDrillEvery),
+		Monitor:    MonitorEvidence{Running: true, Status: ClusterHealthy},
+	}}
+}
+
+func TestAssessLevel_FromEvidence(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*LevelEvidence)
+		want  string
+		miss  []string // requirements missing for the next level, in order
+		where string   // a word the first missing requirement's evidence holds
+	}{
+		{"everything proven", func(*LevelEvidence) {}, LevelEnterprise, nil, ""},
+		{"no drill", func(e *LevelEvidence) { e.Stored.Drill = nil }, LevelStandard,
+			[]string{"a drill passed within its period"}, "lifeboat drill dev"},
+		{"drill older than its period", func(e *LevelEvidence) { e.Stored.Drill.EndedAt = levelNow.Add(-8 * 24 * time.Hour) }, LevelStandard,
+			[]string{"a drill passed within its period"}, "over its period of 7d"},
+		{"a custom drill period counts", func(e *LevelEvidence) {
+			e.Stored.Drill.EndedAt = levelNow.Add(-8 * 24 * time.Hour)
+			e.Stored.DrillEvery = Duration(30 * 24 * time.Hour)
+		}, LevelEnterprise, nil, ""},
+		{"newest drill failed", func(e *LevelEvidence) {
+			e.Stored.Drill = &DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "RPO 400s over the target of 300s"}
+		}, LevelStandard, []string{"a drill passed within its period"}, "RPO 400s"},
+		{"monitor paused", func(e *LevelEvidence) {
+			e.Stored.Monitor.Paused, e.Stored.Monitor.PausedBy = true, []string{"ops: maintenance"}
+		}, LevelBasic, []string{"automatic failover"}, "ops: maintenance"},
+		{"no monitor", func(e *LevelEvidence) { e.Stored.Monitor = MonitorEvidence{} }, LevelBasic,
+			[]string{"automatic failover"}, "lifeboat monitor dev"},
+		{"no replica store", func(e *LevelEvidence) { e.Stored.ReplicaStore, e.Stored.ReplicaBackup = false, nil }, LevelBasic,
+			[]string{"backups replicated"}, "backup.replica"},
+		{"replica store's newest backup is late", func(e *LevelEvidence) { e.Stored.ReplicaBackup = backupAgo(7 * time.Hour) }, LevelBasic,
+			[]string{"backups replicated"}, "over 6h"},
+		{"replica store unreadable", func(e *LevelEvidence) { e.Stored.ReplicaBackup, e.Stored.ReplicaError = nil, "connection refused" }, LevelBasic,
+			[]string{"backups replicated"}, "connection refused"},
+		{"no synchronous standby and no remote replica", func(e *LevelEvidence) {
+			e.Nodes[1].Synchronous = false
+			e.Nodes[2].Healthy = false
+		}, LevelBasic, []string{"a synchronous standby", "a replica in another region"}, "synchronous_standby_names"},
+		{"backup late, one missed run is still on schedule", func(e *LevelEvidence) {
+			e.Stored.Backup, e.Stored.ReplicaBackup = backupAgo(5*time.Hour+59*time.Minute), backupAgo(5*time.Hour+59*time.Minute)
+		}, LevelEnterprise, nil, ""},
+		{"backup older than 1.5 intervals", func(e *LevelEvidence) { e.Stored.Backup = backupAgo(6*time.Hour + time.Minute) }, LevelNone,
+			[]string{"a recent database backup"}, "over 6h"},
+		{"a longer schedule allows an older backup", func(e *LevelEvidence) {
+			e.Stored.BackupEvery = Duration(24 * time.Hour)
+			e.Stored.Backup, e.Stored.ReplicaBackup = backupAgo(30*time.Hour), backupAgo(30*time.Hour)
+		}, LevelEnterprise, nil, ""},
+		{"no backup at all", func(e *LevelEvidence) { e.Stored.Backup, e.Stored.ReplicaBackup = nil, nil }, LevelNone,
+			[]string{"a recent database backup"}, "lifeboat backup dev"},
+		{"store unreadable", func(e *LevelEvidence) {
+			e.Stored.Backup, e.Stored.Errors = nil, []string{"list backups: connection refused"}
+		}, LevelNone, []string{"a recent database backup"}, "connection refused"},
+		{"single node", func(e *LevelEvidence) { e.Nodes = e.Nodes[:1] }, LevelNone,
+			[]string{"a streaming replica"}, "no healthy replica"},
+		{"replicas that do not stream do not count", func(e *LevelEvidence) {
+			e.Nodes[1].Streaming, e.Nodes[2].Streaming = false, false
+		}, LevelNone, []string{"a streaming replica"}, "no healthy replica"},
+		{"no primary", func(e *LevelEvidence) { e.Nodes[0].Healthy = false }, LevelNone,
+			[]string{"a PostgreSQL primary"}, "no healthy PostgreSQL primary"},
+		{"split brain", func(e *LevelEvidence) { e.Nodes[2].Role = RolePrimary }, LevelNone,
+			[]string{"a PostgreSQL primary"}, "2 nodes claim to be primary"},
+		{"a lower level missing caps the level whatever is above", func(e *LevelEvidence) { e.Stored.Backup = nil }, LevelNone,
+			[]string{"a recent database backup"}, "no database backup"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := enterpriseEvidence()
+			tc.edit(&ev)
+			got := AssessLevel(ev)
+			if got.Level != tc.want {
+				t.Fatalf("level = %s, want %s\nmet: %v\nmissing: %v", got.Level, tc.want, got.Met, got.Missing)
+			}
+			var names []string
+			for _, m := range got.Missing {
+				names = append(names, m.Requirement)
+				if m.Level != got.Next {
+					t.Errorf("missing %q is of level %s, want only the next level %s", m.Requirement, m.Level, got.Next)
+				}
+			}
+			if strings.Join(names, "|") != strings.Join(tc.miss, "|") {
+				t.Errorf("missing = %v, want %v", names, tc.miss)
+			}
+			if tc.where != "" && !strings.Contains(got.Missing[0].Evidence, tc.where) {
+				t.Errorf("missing evidence %q lacks %q", got.Missing[0].Evidence, tc.where)
+			}
+			if len(got.Met)+countUnmet(ev) != len(levelRequirements) {
+				t.Errorf("met %d + unmet %d requirements, want %d", len(got.Met), countUnmet(ev), len(levelRequirements))
+			}
+		})
+	}
+}
+
+func countUnmet(ev LevelEvidence) int {
+	n := 0
+	for _, r := range levelRequirements {
+		if ok, _ := r.met(ev); !ok {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAssessLevel_NextLevel(t *testing.T) {
+	for level, want := range map[string]string{LevelNone: LevelBasic, LevelBasic: LevelStandard, LevelStandard: LevelEnterprise, LevelEnterprise: ""} {
+		ev := enterpriseEvidence()
+		switch level {
+		case LevelNone:
+			ev.Nodes = ev.Nodes[:1]
+		case LevelBasic:
+			ev.Stored.Monitor.Running = false
+		case LevelStandard:
+			ev.Stored.Drill = nil
+		}
+		if got := AssessLevel(ev); got.Level != level || got.Next != want {
+			t.Errorf("level %s: next = %q, want %q", got.Level, got.Next, want)
+		}
+	}
+}
+
+// TestAssessLevel_MetSaysWhy checks each proven requirement names its proof.
+func TestAssessLevel_MetSaysWhy(t *testing.T) {
+	got := AssessLevel(enterpriseEvidence())
+	want := map[string]string{
+		"a PostgreSQL primary":             "pg-a1 (region-a)",
+		"a streaming replica":              "pg-a2 (region-a), pg-b1 (region-b) streaming",
+		"a recent database backup":         "b-1h0m0s ended 1h ago, within 6h (1.5 × the 4h schedule)",
+		"a synchronous standby":            "pg-a2 (region-a) synchronous",
+		"a replica in another region":      "pg-b1 (region-b), outside the primary's region-a",
+		"backups replicated":               "in the replica store, b-1h0m0s ended 1h ago, within 6h (1.5 × the 4h schedule)",
+		"automatic failover":               "HealthMonitor monitor/dev runs, status healthy",
+		"a drill passed within its period": "d1 (restore) passed 2d ago, within its period of 7d",
+	}
+	if len(got.Met) != len(want) {
+		t.Fatalf("met %d requirements, want %d: %v", len(got.Met), len(want), got.Met)
+	}
+	for _, m := range got.Met {
+		if m.Evidence != want[m.Requirement] {
+			t.Errorf("%s: %q, want %q", m.Requirement, m.Evidence, want[m.Requirement])
+		}
+	}
+}
+
+func TestShortDur(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		8 * time.Second: "8s", 35*time.Minute + 12*time.Second: "35m12s", 4 * time.Hour: "4h",
+		4*time.Hour + 30*time.Minute: "4h30m", 47 * time.Hour: "47h", 7 * 24 * time.Hour: "7d",
+	} {
+		if got := shortDur(d); got != want {
+			t.Errorf("shortDur(%s) = %s, want %s", d, got, want)
+		}
+	}
+}
