@@ -52,7 +52,7 @@ func (e *Evidence) LevelEvidence(ctx context.Context, in schemas.LevelEvidenceIn
 		if res.Backup, err = newestDatabaseBackup(ctx, store, in.Cluster); err != nil {
 			fail("newest database backup", err)
 		}
-		if res.Drill, err = newestDrill(ctx, store, in.Cluster); err != nil {
+		if res.Drill, res.PassedDrill, err = newestDrills(ctx, store, in.Cluster); err != nil {
 			fail("newest drill report", err)
 		}
 	}
@@ -90,14 +90,19 @@ func newestDatabaseBackup(ctx context.Context, store objstore.Store, cluster str
 	return &schemas.BackupEvidence{ID: m.ID, EndTime: m.EndTime}, nil
 }
 
-// newestDrill reads the newest drill report in store (drill IDs sort by
-// start time), or nil when there is none. The report's JSON is written
-// after its other files, so a listed report is a finished one.
-func newestDrill(ctx context.Context, store objstore.Store, cluster string) (*schemas.DrillEvidence, error) {
+// maxDrillReads bounds how many reports newestDrills reads looking for a
+// pass: a cluster whose last fifty drills failed has none worth finding.
+const maxDrillReads = 50
+
+// newestDrills reads the newest drill report in store (drill IDs sort by
+// start time) and the newest that passed; nil when there is none. A
+// report's JSON is written after its other files, so a listed report is a
+// finished one.
+func newestDrills(ctx context.Context, store objstore.Store, cluster string) (newest, passed *schemas.DrillEvidence, err error) {
 	prefix := schemas.DrillsPrefix(cluster)
 	objs, err := store.List(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list drill reports in %s: %w", store, err)
+		return nil, nil, fmt.Errorf("list drill reports in %s: %w", store, err)
 	}
 	var ids []string
 	for _, o := range objs {
@@ -105,19 +110,27 @@ func newestDrill(ctx context.Context, store objstore.Store, cluster string) (*sc
 			ids = append(ids, id)
 		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
+	slices.Sort(ids)
+	for i, id := range slices.Backward(ids) {
+		if len(ids)-i > maxDrillReads {
+			break
+		}
+		var rep schemas.DrillReport
+		if err := readJSON(ctx, store, schemas.DrillReportKeys(cluster, id).JSON, &rep); err != nil {
+			return newest, nil, fmt.Errorf("read drill report %s: %w", id, err)
+		}
+		d := &schemas.DrillEvidence{ID: rep.ID, Kind: rep.Kind, EndedAt: rep.EndedAt, Passed: rep.Passed}
+		if !rep.Passed && len(rep.Failures) > 0 {
+			d.Failure = rep.Failures[0]
+		}
+		if newest == nil {
+			newest = d
+		}
+		if d.Passed {
+			return newest, d, nil
+		}
 	}
-	id := slices.Max(ids)
-	var rep schemas.DrillReport
-	if err := readJSON(ctx, store, schemas.DrillReportKeys(cluster, id).JSON, &rep); err != nil {
-		return nil, fmt.Errorf("read drill report %s: %w", id, err)
-	}
-	d := &schemas.DrillEvidence{ID: rep.ID, Kind: rep.Kind, EndedAt: rep.EndedAt, Passed: rep.Passed}
-	if !rep.Passed && len(rep.Failures) > 0 {
-		d.Failure = rep.Failures[0]
-	}
-	return d, nil
+	return newest, nil, nil
 }
 
 // backupSchedule reads the interval of the cluster's database backup

@@ -28,7 +28,8 @@ func putDrillReport(t *testing.T, s objstore.Store, rep schemas.DrillReport) {
 // TestLevelEvidence_ReadsBothStoresAndTheNewestDrill builds the evidence
 // in real filesystem stores: a backup counts in the replica store only
 // once it is replicated, and the newest drill is reported whatever its
-// result, so a failure after a pass is not hidden by it.
+// result beside the newest that passed, so a failure after a pass is not
+// hidden by it.
 func TestLevelEvidence_ReadsBothStoresAndTheNewestDrill(t *testing.T) {
 	b, primary, _, id := replicateFixture(t)
 	b.Topology.Drill = &schemas.Drill{Every: schemas.Duration(72 * time.Hour)}
@@ -46,7 +47,7 @@ func TestLevelEvidence_ReadsBothStoresAndTheNewestDrill(t *testing.T) {
 	if got.ReplicaBackup != nil || got.ReplicaError != "" || !got.ReplicaStore {
 		t.Errorf("before replication: replica backup %+v, error %q, replica store %v; want none, none, true", got.ReplicaBackup, got.ReplicaError, got.ReplicaStore)
 	}
-	if got.Drill != nil || time.Duration(got.DrillEvery) != 72*time.Hour {
+	if got.Drill != nil || got.PassedDrill != nil || time.Duration(got.DrillEvery) != 72*time.Hour {
 		t.Errorf("drill %+v every %s, want none every 72h", got.Drill, time.Duration(got.DrillEvery))
 	}
 	// Without a Temporal client the schedule and the monitor are unknown,
@@ -79,6 +80,10 @@ func TestLevelEvidence_ReadsBothStoresAndTheNewestDrill(t *testing.T) {
 		Failure: "RTO 1000s over the target of 900s"}
 	if got.Drill == nil || *got.Drill != want {
 		t.Errorf("drill = %+v, want %+v", got.Drill, want)
+	}
+	wantPassed := schemas.DrillEvidence{ID: schemas.NewDrillID(start, "restore"), Kind: "restore", EndedAt: start.Add(time.Minute), Passed: true}
+	if got.PassedDrill == nil || *got.PassedDrill != wantPassed {
+		t.Errorf("passed drill = %+v, want %+v", got.PassedDrill, wantPassed)
 	}
 }
 

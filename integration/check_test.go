@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -186,6 +188,138 @@ func TestCLI_CheckJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireWholeStack(t, typed)
+	if l := typed.Level; l == nil || !slices.Contains(schemas.Levels, l.Level) || len(l.Met) == 0 {
+		t.Errorf("level = %+v, want one of %v with the requirements met", l, schemas.Levels)
+	}
+}
+
+// TestCheckCluster_LevelFromTheStacksEvidence takes a database backup and
+// checks the availability level the stack's real evidence proves:
+//   - the nodes' requirements are met with exactly the stack's nodes (pg-a1
+//     primary; pg-a2 and pg-b1 streaming; pg-a2 synchronous; pg-b1 outside
+//     region-a);
+//   - both backup requirements are met, naming the backup just taken or a
+//     newer one, whose manifest this test reads from both stores;
+//   - automatic failover is met exactly when this test sees monitor/dev
+//     running unpaused, and the drill exactly when the newest passed report
+//     this test reads from the store ended within the drill period;
+//   - the level is the highest those allow: basic without the monitor,
+//     standard without the drill, enterprise with both.
+func TestCheckCluster_LevelFromTheStacksEvidence(t *testing.T) {
+	c := temporalClient(t)
+	topo := stackTopology(t)
+	taken := backupNow(t)
+
+	before := outsideEvidence(t, c, topo)
+	res := checkNow(t, c, fmt.Sprintf("test-level/%d", time.Now().UnixNano()))
+	after := outsideEvidence(t, c, topo)
+	requireWholeStack(t, res)
+	l := res.Level
+	if l == nil {
+		t.Fatal("the check reports no availability level")
+	}
+	if len(l.Errors) > 0 {
+		t.Errorf("evidence not read: %v", l.Errors)
+	}
+	met := map[string]string{}
+	for _, m := range l.Met {
+		met[m.Requirement] = m.Evidence
+	}
+	for req, want := range map[string]string{
+		"a PostgreSQL primary":        "pg-a1 (region-a)",
+		"a streaming replica":         "pg-a2 (region-a), pg-b1 (region-b) streaming",
+		"a synchronous standby":       "pg-a2 (region-a) synchronous",
+		"a replica in another region": "pg-b1 (region-b), outside the primary's region-a",
+	} {
+		if met[req] != want {
+			t.Errorf("%s: met with %q, want %q", req, met[req], want)
+		}
+	}
+	for req, prefix := range map[string]string{"a recent database backup": "", "backups replicated": "in the replica store, "} {
+		ev, ok := met[req]
+		id, _, _ := strings.Cut(strings.TrimPrefix(ev, prefix), " ")
+		if !ok || id < taken.ID || !strings.Contains(ev, " ended ") {
+			t.Errorf("%s: met = %v with %q, want met naming %s or a newer backup", req, ok, ev, taken.ID)
+			continue
+		}
+		for _, store := range []objstore.Store{storeOf(t, topo), replicaStoreOf(t, topo)} {
+			if m, err := schemas.ParseManifest(getAll(t, store, schemas.ManifestKey("dev", id))); err != nil || m.Kind != schemas.BackupDatabase {
+				t.Errorf("%s names %s, whose manifest in %s is %+v, %v", req, id, store, m, err)
+			}
+		}
+	}
+
+	_, monitorMet := met["automatic failover"]
+	_, drillMet := met["a drill passed within its period"]
+	got := outside{monitor: monitorMet, drill: drillMet}
+	if got != before && got != after {
+		t.Errorf("check saw monitor running unpaused = %v, drill passed in its period = %v; the test saw %+v before and %+v after",
+			got.monitor, got.drill, before, after)
+	}
+	want := schemas.LevelEnterprise
+	switch {
+	case !got.monitor:
+		want = schemas.LevelBasic
+	case !got.drill:
+		want = schemas.LevelStandard
+	}
+	if l.Level != want {
+		t.Errorf("level %s, want %s (monitor %v, drill %v); missing %v", l.Level, want, got.monitor, got.drill, l.Missing)
+	}
+	t.Logf("availability level %s; missing for %s: %v", l.Level, l.Next, l.Missing)
+}
+
+// outside is the evidence a check cannot see in the nodes, as this test
+// reads it on its own.
+type outside struct{ monitor, drill bool }
+
+func outsideEvidence(t *testing.T, c client.Client, topo *schemas.Topology) outside {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var o outside
+	id := schemas.MonitorWorkflowID("dev")
+	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+		desc.WorkflowExecutionInfo.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		v, err := c.QueryWorkflow(ctx, id, "", schemas.QueryStatus)
+		if err != nil {
+			t.Fatalf("query %s: %v", id, err)
+		}
+		var st schemas.MonitorState
+		if err := v.Get(&st); err != nil {
+			t.Fatal(err)
+		}
+		o.monitor = !st.Paused
+	}
+
+	// The drill: any report that passed within the period, newest first.
+	store := storeOf(t, topo)
+	objs, err := store.List(ctx, schemas.DrillsPrefix("dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, obj := range objs {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(obj.Key, schemas.DrillsPrefix("dev")), "/report.json"); ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	every := schemas.DefaultDrillEvery
+	if topo.Drill != nil {
+		every = topo.Drill.EveryOrDefault()
+	}
+	for _, id := range slices.Backward(ids) {
+		var rep schemas.DrillReport
+		if err := json.Unmarshal(getAll(t, store, schemas.DrillReportKeys("dev", id).JSON), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Passed {
+			o.drill = time.Since(rep.EndedAt) <= every
+			break
+		}
+	}
+	return o
 }
 
 func TestCLI_CheckTable(t *testing.T) {
@@ -193,7 +327,8 @@ func TestCLI_CheckTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lifeboat check dev: %v\n%s", err, stderr)
 	}
-	for _, want := range []string{"cluster dev: healthy", "pg-a1", "primary", "synchronous", "asynchronous", "sentinel-b2", "agrees", "bucket lifeboat-dev"} {
+	for _, want := range []string{"cluster dev: healthy", "pg-a1", "primary", "synchronous", "asynchronous", "sentinel-b2", "agrees", "bucket lifeboat-dev",
+		"\navailability level: ", "\nproven:\n", "  basic     a PostgreSQL primary"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}

@@ -22,7 +22,7 @@ import (
 //     region or a store loses neither the data nor its backups. (Managed
 //     databases sell the same pairing as "high availability": a synchronous
 //     standby is worth little without automatic failover.)
-//   - enterprise: standard, plus the newest drill passed within its period:
+//   - enterprise: standard, plus a drill passed within its period:
 //     recovery has been rehearsed and met the RTO and RPO targets, so the
 //     targets are measured, not hoped for.
 const (
@@ -65,9 +65,10 @@ type LevelEvidenceResult struct {
 	BackupSchedule string `json:"backup_schedule"`
 	// ReplicaStore is whether the topology names a replica store.
 	ReplicaStore bool `json:"replica_store"`
-	// Drill is the newest stored drill report, whatever its result; nil
-	// when there is none.
-	Drill *DrillEvidence `json:"drill,omitempty"`
+	// Drill is the newest stored drill report, whatever its result, and
+	// PassedDrill the newest that passed; nil when there is none.
+	Drill       *DrillEvidence `json:"drill,omitempty"`
+	PassedDrill *DrillEvidence `json:"passed_drill,omitempty"`
 	// DrillEvery is the period within which a passed drill counts.
 	DrillEvery Duration        `json:"drill_every"`
 	Monitor    MonitorEvidence `json:"monitor"`
@@ -325,36 +326,49 @@ func hasMonitor(ev LevelEvidence) (bool, string) {
 	return true, "HealthMonitor " + MonitorWorkflowID(ev.Cluster) + " runs, status " + m.Status
 }
 
+// hasPassedDrill wants a drill that passed within its period. A failed
+// drill after it does not take the proof back (a cancelled drill reports a
+// failure too) but is named beside it, so it is not missed.
 func hasPassedDrill(ev LevelEvidence) (bool, string) {
 	s := ev.Stored
 	every := time.Duration(s.DrillEvery)
 	if every <= 0 {
 		every = DefaultDrillEvery
 	}
-	d := s.Drill
 	run := "lifeboat drill " + ev.Cluster + " --kind restore"
-	if d == nil {
-		if len(s.Errors) > 0 {
-			return false, "no drill report could be read: " + strings.Join(s.Errors, "; ")
+	failed := ""
+	if d := s.Drill; d != nil && !d.Passed {
+		failed = fmt.Sprintf("the newest, %s, failed %s ago", d.ID, shortDur(max(ev.Now.Sub(d.EndedAt), 0)))
+		if d.Failure != "" {
+			failed += ": " + d.Failure
 		}
+	}
+	p := s.PassedDrill
+	switch {
+	case p == nil && len(s.Errors) > 0 && s.Drill == nil:
+		return false, "no drill report could be read: " + strings.Join(s.Errors, "; ")
+	case p == nil && failed != "":
+		return false, "no drill has passed; " + failed
+	case p == nil:
 		return false, "no drill has run: " + run
 	}
-	age := ev.Now.Sub(d.EndedAt)
-	switch {
-	case !d.Passed:
-		why := ""
-		if d.Failure != "" {
-			why = ": " + d.Failure
+	age := ev.Now.Sub(p.EndedAt)
+	if age > every {
+		why := fmt.Sprintf("the newest passed drill, %s, ended %s ago, over its period of %s: %s", p.ID, shortDur(age), shortDur(every), run)
+		if failed != "" {
+			why += "; " + failed
 		}
-		return false, fmt.Sprintf("the newest drill, %s, failed %s ago%s", d.ID, shortDur(max(age, 0)), why)
-	case age > every:
-		return false, fmt.Sprintf("the newest drill, %s, passed %s ago, over its period of %s: %s", d.ID, shortDur(age), shortDur(every), run)
+		return false, why
 	}
-	return true, fmt.Sprintf("%s (%s) passed %s ago, within its period of %s", d.ID, d.Kind, shortDur(max(age, 0)), shortDur(every))
+	why := fmt.Sprintf("%s (%s) passed %s ago, within its period of %s", p.ID, p.Kind, shortDur(max(age, 0)), shortDur(every))
+	if failed != "" {
+		why += "; " + failed
+	}
+	return true, why
 }
 
 // shortDur writes an age or interval to the unit an operator reads at a
-// glance: 7d, 4h, 4h30m, 35m12s, 8s.
+// glance: 7d, 4h, 4h30m, 35m, 35m12s, 8s.
 func shortDur(d time.Duration) string {
 	switch {
 	case d >= 48*time.Hour:
@@ -365,6 +379,12 @@ func shortDur(d time.Duration) string {
 			return fmt.Sprintf("%dh%dm", int(d/time.Hour), int(m/time.Minute))
 		}
 		return fmt.Sprintf("%dh", int(d/time.Hour))
+	case d >= time.Minute:
+		d = d.Round(time.Second)
+		if sec := d % time.Minute; sec != 0 {
+			return fmt.Sprintf("%dm%ds", int(d/time.Minute), int(sec/time.Second))
+		}
+		return fmt.Sprintf("%dm", int(d/time.Minute))
 	}
 	return d.Round(time.Second).String()
 }

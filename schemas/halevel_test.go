@@ -23,14 +23,19 @@ func backupAgo(d time.Duration) *BackupEvidence {
 	return &BackupEvidence{ID: "b-" + d.String(), EndTime: levelNow.Add(-d)}
 }
 
+func passedDrill() *DrillEvidence {
+	return &DrillEvidence{ID: "d1", Kind: DrillRestore, EndedAt: levelNow.Add(-48 * time.Hour), Passed: true}
+}
+
 // enterpriseEvidence proves every requirement; each case takes one away.
 func enterpriseEvidence() LevelEvidence {
 	return LevelEvidence{Now: levelNow, Cluster: "dev", Nodes: stackNodes(), Stored: LevelEvidenceResult{
 		Backup: backupAgo(time.Hour), ReplicaBackup: backupAgo(time.Hour),
 		BackupEvery: Duration(4 * time.Hour), BackupSchedule: ScheduleActive, ReplicaStore: true,
-		Drill:      &DrillEvidence{ID: "d1", Kind: DrillRestore, EndedAt: levelNow.Add(-48 * time.Hour), Passed: true},
-		DrillEvery: Duration(DefaultDrillEvery),
-		Monitor:    MonitorEvidence{Running: true, Status: ClusterHealthy},
+		Drill:       passedDrill(),
+		PassedDrill: passedDrill(),
+		DrillEvery:  Duration(DefaultDrillEvery),
+		Monitor:     MonitorEvidence{Running: true, Status: ClusterHealthy},
 	}}
 }
 
@@ -43,17 +48,21 @@ func TestAssessLevel_FromEvidence(t *testing.T) {
 		where string   // a word the first missing requirement's evidence holds
 	}{
 		{"everything proven", func(*LevelEvidence) {}, LevelEnterprise, nil, ""},
-		{"no drill", func(e *LevelEvidence) { e.Stored.Drill = nil }, LevelStandard,
+		{"no drill", func(e *LevelEvidence) { e.Stored.Drill, e.Stored.PassedDrill = nil, nil }, LevelStandard,
 			[]string{"a drill passed within its period"}, "lifeboat drill dev"},
-		{"drill older than its period", func(e *LevelEvidence) { e.Stored.Drill.EndedAt = levelNow.Add(-8 * 24 * time.Hour) }, LevelStandard,
+		{"drill older than its period", func(e *LevelEvidence) { e.Stored.PassedDrill.EndedAt = levelNow.Add(-8 * 24 * time.Hour) }, LevelStandard,
 			[]string{"a drill passed within its period"}, "over its period of 7d"},
 		{"a custom drill period counts", func(e *LevelEvidence) {
-			e.Stored.Drill.EndedAt = levelNow.Add(-8 * 24 * time.Hour)
+			e.Stored.PassedDrill.EndedAt = levelNow.Add(-8 * 24 * time.Hour)
 			e.Stored.DrillEvery = Duration(30 * 24 * time.Hour)
 		}, LevelEnterprise, nil, ""},
-		{"newest drill failed", func(e *LevelEvidence) {
+		{"only failed drills", func(e *LevelEvidence) {
 			e.Stored.Drill = &DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "RPO 400s over the target of 300s"}
-		}, LevelStandard, []string{"a drill passed within its period"}, "RPO 400s"},
+			e.Stored.PassedDrill = nil
+		}, LevelStandard, []string{"a drill passed within its period"}, "no drill has passed; the newest, d2, failed 1h ago: RPO 400s"},
+		{"a failed drill after a pass keeps the pass", func(e *LevelEvidence) {
+			e.Stored.Drill = &DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "canceled"}
+		}, LevelEnterprise, nil, ""},
 		{"monitor paused", func(e *LevelEvidence) {
 			e.Stored.Monitor.Paused, e.Stored.Monitor.PausedBy = true, []string{"ops: maintenance"}
 		}, LevelBasic, []string{"automatic failover"}, "ops: maintenance"},
@@ -141,7 +150,7 @@ func TestAssessLevel_NextLevel(t *testing.T) {
 		case LevelBasic:
 			ev.Stored.Monitor.Running = false
 		case LevelStandard:
-			ev.Stored.Drill = nil
+			ev.Stored.PassedDrill = nil
 		}
 		if got := AssessLevel(ev); got.Level != level || got.Next != want {
 			t.Errorf("level %s: next = %q, want %q", got.Level, got.Next, want)
@@ -172,9 +181,26 @@ func TestAssessLevel_MetSaysWhy(t *testing.T) {
 	}
 }
 
+// TestAssessLevel_FailedDrillAfterAPassIsNamed: the pass still proves the
+// requirement, and the failure after it is in the same line.
+func TestAssessLevel_FailedDrillAfterAPassIsNamed(t *testing.T) {
+	ev := enterpriseEvidence()
+	ev.Stored.Drill = &DrillEvidence{ID: "d2", Kind: DrillFull, EndedAt: levelNow.Add(-30 * time.Minute), Failure: "RTO 1000s over the target of 900s"}
+	got := AssessLevel(ev)
+	want := "d1 (restore) passed 2d ago, within its period of 7d; the newest, d2, failed 30m ago: RTO 1000s over the target of 900s"
+	for _, m := range got.Met {
+		if m.Requirement == "a drill passed within its period" && m.Evidence != want {
+			t.Errorf("evidence %q, want %q", m.Evidence, want)
+		}
+	}
+	if got.Level != LevelEnterprise {
+		t.Errorf("level %s, want enterprise", got.Level)
+	}
+}
+
 func TestShortDur(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		8 * time.Second: "8s", 35*time.Minute + 12*time.Second: "35m12s", 4 * time.Hour: "4h",
+		8 * time.Second: "8s", 35*time.Minute + 12*time.Second: "35m12s", 35 * time.Minute: "35m", 4 * time.Hour: "4h",
 		4*time.Hour + 30*time.Minute: "4h30m", 47 * time.Hour: "47h", 7 * 24 * time.Hour: "7d",
 	} {
 		if got := shortDur(d); got != want {
