@@ -274,6 +274,23 @@ func (h *ha) pauseMonitor() {
 	}
 	t.Logf("paused %s for the test", id)
 	t.Cleanup(func() {
+		// The monitor judges on what its probes last saw: resumed while
+		// it still counts the test's killed primary as failed, it would
+		// fail over the node the test has just put back.
+		settle := time.Now().Add(time.Minute)
+		for time.Now().Before(settle) {
+			var st schemas.MonitorState
+			qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			v, err := c.QueryWorkflow(qctx, id, "", schemas.QueryStatus)
+			if err == nil {
+				err = v.Get(&st)
+			}
+			cancel()
+			if o, ok := st.Components[st.Primary]; err == nil && ok && o.State == schemas.StateHealthy && o.Role == schemas.RolePrimary {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := c.SignalWorkflow(ctx, id, "", schemas.SignalResume, req); err != nil {
@@ -301,24 +318,45 @@ func (h *ha) restore(ctx context.Context) error {
 			other = n
 		}
 	}
+	// The role is taken from the primary of the moment only once it has
+	// stopped: its node guard fences it (immediately) when the routing
+	// record takes the role away, and the rejoin of pg-a1 needs it up.
 	var epoch int64
-	if cur, err := h.routing.ReadRouting(ctx, schemas.ReadRoutingInput{Cluster: h.topo.Cluster}); err == nil && cur.Found && cur.Record.Primary != pgA1 {
+	takeRole := func() error {
+		cur, err := h.routing.ReadRouting(ctx, schemas.ReadRoutingInput{Cluster: h.topo.Cluster})
+		if err != nil || !cur.Found || cur.Record.Primary == pgA1 {
+			return err
+		}
 		failed := cmp.Or(cur.Record.Primary, other, pgA2)
 		res, err := h.routing.BumpEpoch(ctx, schemas.BumpEpochInput{Cluster: h.topo.Cluster, Epoch: cur.Record.Epoch, Failed: failed})
 		if err != nil {
 			return err
 		}
 		epoch = res.Record.Epoch
+		return nil
 	}
 	a1 := states[pgA1]
 	switch {
 	case a1.Reachable && !a1.InRecovery:
+		if err := takeRole(); err != nil {
+			return err
+		}
 		if other != "" { // two primaries: the other one is stale
 			if _, err := h.on(other).FenceNode(ctx, schemas.FenceNodeInput{Cluster: h.topo.Cluster, Node: other}); err != nil {
 				return err
 			}
 		}
 	case other != "":
+		// The third node crosses onto the current primary's timeline
+		// before the switch: once pg-a1 is promoted no server keeps the
+		// WAL of that timeline's first segment for it.
+		for _, n := range []string{pgA2, pgB1} {
+			if n != other {
+				if err := h.follow(ctx, n, other); err != nil {
+					return err
+				}
+			}
+		}
 		if a1.Upstream != h.port(other) {
 			if _, err := a.RejoinNode(ctx, schemas.RejoinNodeInput{Cluster: h.topo.Cluster, Node: pgA1, Primary: other}); err != nil {
 				return err
@@ -326,6 +364,9 @@ func (h *ha) restore(ctx context.Context) error {
 		}
 		f, err := h.on(other).FenceNode(ctx, schemas.FenceNodeInput{Cluster: h.topo.Cluster, Node: other, Clean: true})
 		if err != nil {
+			return err
+		}
+		if err := takeRole(); err != nil {
 			return err
 		}
 		if f.StopLSN != "" {
@@ -337,10 +378,16 @@ func (h *ha) restore(ctx context.Context) error {
 			return err
 		}
 	case a1.Reachable:
+		if err := takeRole(); err != nil {
+			return err
+		}
 		if _, err := a.Promote(ctx, schemas.PromoteInput{Cluster: h.topo.Cluster, Node: pgA1, SyncStandbys: []string{pgA2}}); err != nil {
 			return err
 		}
 	default: // fenced and nobody promoted: it is still the newest
+		if err := takeRole(); err != nil {
+			return err
+		}
 		if err := h.startAsPrimary(ctx, pgA1); err != nil {
 			return err
 		}

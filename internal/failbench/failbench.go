@@ -39,6 +39,10 @@ type Config struct {
 	Root string
 	// Rounds is how many failovers are measured.
 	Rounds int
+	// AsyncRounds are more failovers after those, each with the primary's
+	// synchronous_standby_names emptied just before the kill: what a
+	// cluster without a synchronous standby loses.
+	AsyncRounds int
 	// Idle is how long the monitor's history growth is watched on a quiet
 	// cluster.
 	Idle time.Duration
@@ -70,46 +74,85 @@ type run struct {
 	pgPass  string
 	writer  *writer
 	cluster string
+	stack   *devstack.Stack
+}
+
+// Result is what Measure found.
+type Result struct {
+	// Rounds holds the seconds from each kill to the first write the new
+	// primary acknowledged, synchronous rounds first, then asynchronous.
+	Rounds []float64
+	// FirstEpoch and LastEpoch are the routing record's epochs before the
+	// first round and after the switch back.
+	FirstEpoch, LastEpoch int64
+	// Lost counts the acknowledged writes missing after the rounds with a
+	// synchronous standby, AsyncLost after those without one.
+	Lost, AsyncLost int
+	// Acked counts every acknowledged write.
+	Acked int
+	// Switched says whether a switchover put the usual primary back;
+	// SwitchLost counts what it lost.
+	Switched   bool
+	SwitchLost int
+	// IdlePerHour is the monitor's history growth on a quiet cluster, per
+	// hour, over IdleWindow; zero when not measured.
+	IdlePerHour float64
+	IdleWindow  time.Duration
 }
 
 // Run measures cfg.Rounds failovers and the idle history growth, and
 // prints name=value lines to out.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
-	if cfg.Rounds < 1 {
-		return fmt.Errorf("rounds (%d) must be at least 1", cfg.Rounds)
-	}
-	stackCfg := devstack.DefaultConfig(cfg.Root)
-	stack, err := devstack.New(stackCfg)
+	res, err := Measure(ctx, cfg)
 	if err != nil {
 		return err
 	}
+	sorted := slices.Sorted(slices.Values(res.Rounds))
+	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
+		len(res.Rounds), writeEvery, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(out, "# rounds_s=%s\n", joinFloats(res.Rounds))
+	fmt.Fprintf(out, "# epochs: %d before, %d after (%d failovers, %d switchovers)\n", res.FirstEpoch, res.LastEpoch, len(res.Rounds), boolInt(res.Switched))
+	fmt.Fprintf(out, "epoch_steps=%d\n", res.LastEpoch-res.FirstEpoch)
+	fmt.Fprintf(out, "failover_p50_s=%.2f\n", median(sorted))
+	fmt.Fprintf(out, "failover_max_s=%.2f\n", sorted[len(sorted)-1])
+	fmt.Fprintf(out, "lost_acked_writes=%d\n", res.Lost)
+	if cfg.AsyncRounds > 0 {
+		fmt.Fprintf(out, "async_lost_acked_writes=%d\n", res.AsyncLost)
+	}
+	fmt.Fprintf(out, "acked_writes=%d\n", res.Acked)
+	if res.Switched {
+		fmt.Fprintf(out, "switchover_lost_acked_writes=%d\n", res.SwitchLost)
+	}
+	if cfg.Idle > 0 {
+		fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", res.IdlePerHour)
+	}
+	fmt.Fprintf(out, "# idle window %s; reference (defaults): Patroni 30 s leader key TTL, pg_auto_failover ~20 s to mark a node unhealthy, CloudNativePG CI budget 10 s\n", res.IdleWindow)
+	return nil
+}
+
+// open reads the running stack's topology and secrets and connects to its
+// routing store through the sentinels.
+func open(cfg Config) (*run, error) {
+	stack, err := devstack.New(devstack.DefaultConfig(cfg.Root))
+	if err != nil {
+		return nil, err
+	}
 	if len(stack.Running()) == 0 {
-		return errors.New("the local stack is not running: start it with `make dev`")
+		return nil, errors.New("the local stack is not running: start it with `make dev`")
 	}
 	topo, err := schemas.LoadTopology(stack.TopologyPath())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	unlock, err := lockStack(ctx, filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"))
-	if err != nil {
-		return err
+	r := &run{cfg: cfg, topo: topo, env: map[string]string{}, cluster: topo.Cluster, stack: stack}
+	if r.cfg.Logf == nil {
+		r.cfg.Logf = func(string, ...any) {}
 	}
-	defer unlock()
-	r := &run{cfg: cfg, topo: topo, env: map[string]string{}, cluster: topo.Cluster}
 	for _, kv := range stack.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		r.env[k] = v
 	}
 	r.pgPass = r.env[devstack.EnvPGPassword]
-	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
-	if err != nil {
-		return err
-	}
-	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if r.tc, err = client.Dial(opts); err != nil {
-		return fmt.Errorf("connect to temporal: %w", err)
-	}
-	defer r.tc.Close()
 	var sentinels []string
 	for _, reg := range topo.Regions {
 		for _, s := range reg.Sentinels {
@@ -117,73 +160,89 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 	}
 	r.rdb = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: topo.Redis.MasterName, SentinelAddrs: sentinels})
+	return r, nil
+}
+
+// Measure runs cfg.Rounds failovers with a synchronous standby, then
+// cfg.AsyncRounds without one, switches back to the usual primary and
+// measures the idle history growth.
+func Measure(ctx context.Context, cfg Config) (Result, error) {
+	var res Result
+	if cfg.Rounds < 1 {
+		return res, fmt.Errorf("rounds (%d) must be at least 1", cfg.Rounds)
+	}
+	r, err := open(cfg)
+	if err != nil {
+		return res, err
+	}
 	defer r.rdb.Close()
+	unlock, err := lockStack(ctx, filepath.Join(filepath.Dir(r.stack.TopologyPath()), "lock"))
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: r.stack.CodecKeys()}.ClientOptions()
+	if err != nil {
+		return res, err
+	}
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if r.tc, err = client.Dial(opts); err != nil {
+		return res, fmt.Errorf("connect to temporal: %w", err)
+	}
+	defer r.tc.Close()
 
 	if err := r.ensureMonitor(ctx); err != nil {
-		return err
+		return res, err
 	}
 	if err := r.prepareTable(ctx); err != nil {
-		return err
+		return res, err
 	}
 	first, err := r.routing(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
+	res.FirstEpoch = first.Epoch
 	wctx, stopWriter := context.WithCancel(ctx)
 	r.writer = &writer{run: r}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.writer.loop(wctx) })
 	defer func() { stopWriter(); wg.Wait() }()
 
-	var times []float64
-	lost := 0
-	for i := range cfg.Rounds {
-		secs, missing, err := r.round(ctx, i+1)
+	for i := range cfg.Rounds + cfg.AsyncRounds {
+		async := i >= cfg.Rounds
+		secs, missing, err := r.round(ctx, i+1, async)
 		if err != nil {
-			return fmt.Errorf("round %d: %w", i+1, err)
+			return res, fmt.Errorf("round %d: %w", i+1, err)
 		}
-		times = append(times, secs)
-		lost += missing
-		cfg.Logf("round %d: first write on the new primary %.2fs after the kill; %d acknowledged writes missing", i+1, secs, missing)
+		res.Rounds = append(res.Rounds, secs)
+		if async {
+			res.AsyncLost += missing
+		} else {
+			res.Lost += missing
+		}
+		cfg.Logf("round %d%s: first write on the new primary %.2fs after the kill; %d acknowledged writes missing",
+			i+1, map[bool]string{true: " (asynchronous)"}[async], secs, missing)
 	}
 	// A switchover back to the usual primary, with the writer still on:
 	// a planned move must lose nothing either.
-	switchLost, switched, err := r.switchBack(ctx, cfg.Rounds+1)
-	if err != nil {
-		return err
+	if res.SwitchLost, res.Switched, err = r.switchBack(ctx, cfg.Rounds+cfg.AsyncRounds+1); err != nil {
+		return res, err
 	}
 	stopWriter()
 	wg.Wait()
+	res.Acked = r.writer.total()
 
-	idle, window := 0.0, time.Duration(0)
 	if cfg.Idle > 0 {
-		if idle, window, err = r.idleEvents(ctx); err != nil {
-			return err
+		if res.IdlePerHour, res.IdleWindow, err = r.idleEvents(ctx); err != nil {
+			return res, err
 		}
 	}
-
 	last, err := r.routing(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
-	sorted := slices.Sorted(slices.Values(times))
-	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
-		cfg.Rounds, writeEvery, time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(out, "# rounds_s=%s\n", joinFloats(times))
-	fmt.Fprintf(out, "# epochs: %d before, %d after (%d failovers, %d switchovers)\n", first.Epoch, last.Epoch, cfg.Rounds, boolInt(switched))
-	fmt.Fprintf(out, "epoch_steps=%d\n", last.Epoch-first.Epoch)
-	fmt.Fprintf(out, "failover_p50_s=%.2f\n", median(sorted))
-	fmt.Fprintf(out, "failover_max_s=%.2f\n", sorted[len(sorted)-1])
-	fmt.Fprintf(out, "lost_acked_writes=%d\n", lost)
-	fmt.Fprintf(out, "acked_writes=%d\n", r.writer.total())
-	if switched {
-		fmt.Fprintf(out, "switchover_lost_acked_writes=%d\n", switchLost)
-	}
-	if cfg.Idle > 0 {
-		fmt.Fprintf(out, "monitor_events_per_idle_hour=%.1f\n", idle)
-	}
-	fmt.Fprintf(out, "# idle window %s; reference (defaults): Patroni 30 s leader key TTL, pg_auto_failover ~20 s to mark a node unhealthy, CloudNativePG CI budget 10 s\n", window)
-	return nil
+	res.LastEpoch = last.Epoch
+	return res, nil
 }
 
 func median(sorted []float64) float64 {
@@ -283,8 +342,9 @@ func (r *run) prepareTable(ctx context.Context) error {
 // round kills the primary and measures until the new one acknowledges a
 // write; then it restarts the old primary (as systemd would), waits for the
 // cluster to be whole, and counts the round's acknowledged writes missing
-// on the new primary.
-func (r *run) round(ctx context.Context, n int) (float64, int, error) {
+// on the new primary. An async round first empties the primary's
+// synchronous_standby_names, so its commits wait for no standby.
+func (r *run) round(ctx context.Context, n int, async bool) (float64, int, error) {
 	st, err := r.waitStatus(ctx, settleTimeout, "a healthy cluster before the round", func(st schemas.MonitorState) bool {
 		return st.Status == schemas.ClusterHealthy && st.Primary != "" && len(st.Rejoining) == 0
 	})
@@ -295,6 +355,11 @@ func (r *run) round(ctx context.Context, n int) (float64, int, error) {
 	node, ok := r.topo.PostgresNode(old)
 	if !ok || node.DataDir == "" {
 		return 0, 0, fmt.Errorf("primary %s has no data_dir in the topology", old)
+	}
+	if async {
+		if err := r.asynchronous(ctx, st.Epoch); err != nil {
+			return 0, 0, err
+		}
 	}
 	r.writer.setRound(n)
 	if err := r.writer.waitAck(ctx, n, "", 10*time.Second); err != nil {
@@ -334,6 +399,29 @@ func (r *run) round(ctx context.Context, n int) (float64, int, error) {
 	}
 	missing, err := r.missing(ctx, n)
 	return secs, missing, err
+}
+
+// asynchronous empties the synchronous_standby_names of the primary the
+// routing record names (the next promotion sets them again).
+func (r *run) asynchronous(ctx context.Context, epoch int64) error {
+	rec, err := r.routing(ctx)
+	if err != nil {
+		return err
+	}
+	if rec.Epoch != epoch {
+		return fmt.Errorf("the routing record is at epoch %d, the monitor at %d", rec.Epoch, epoch)
+	}
+	conn, err := r.connect(ctx, rec.Addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"ALTER SYSTEM SET synchronous_standby_names = ''", "SELECT pg_reload_conf()"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s on %s: %w", q, rec.Primary, err)
+		}
+	}
+	return nil
 }
 
 // missing counts the round's acknowledged writes absent from the primary.

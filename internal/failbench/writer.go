@@ -132,3 +132,58 @@ func (w *writer) firstAckAfter(ctx context.Context, round int, not string, since
 	}
 	return time.Time{}, fmt.Errorf("no write acknowledged by a primary other than %q within %s", not, timeout)
 }
+
+// Writer is the benchmark's writer for callers that move the primary by
+// other means (the reliability suite): it inserts a row every 10 ms into
+// the primary the routing record names, under the round the caller sets,
+// and counts the acknowledged rows a primary lacks afterwards.
+type Writer struct {
+	r    *run
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// StartWriter recreates the writer's table on the running stack of the
+// checkout at root and starts writing. The caller holds the stack's lock.
+func StartWriter(ctx context.Context, root string, logf func(format string, args ...any)) (*Writer, error) {
+	r, err := open(Config{Root: root, Logf: logf})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.prepareTable(ctx); err != nil {
+		r.rdb.Close()
+		return nil, err
+	}
+	r.writer = &writer{run: r}
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	w := &Writer{r: r, stop: stop}
+	w.wg.Go(func() { r.writer.loop(wctx) })
+	return w, nil
+}
+
+// Round makes the following writes those of round n (n > 0) and waits up
+// to timeout for the first one acknowledged.
+func (w *Writer) Round(ctx context.Context, n int, timeout time.Duration) error {
+	w.r.writer.setRound(n)
+	return w.r.writer.waitAck(ctx, n, "", timeout)
+}
+
+// FirstAckAfter returns when the first write of round n acknowledged after
+// since by a node other than not was acknowledged.
+func (w *Writer) FirstAckAfter(ctx context.Context, n int, not string, since time.Time, timeout time.Duration) (time.Time, error) {
+	return w.r.writer.firstAckAfter(ctx, n, not, since, timeout)
+}
+
+// Acked counts the writes of round n acknowledged so far.
+func (w *Writer) Acked(n int) int { return len(w.r.writer.acksOf(n)) }
+
+// Missing counts the writes of round n acknowledged so far that the
+// primary the routing record names lacks.
+func (w *Writer) Missing(ctx context.Context, n int) (int, error) { return w.r.missing(ctx, n) }
+
+// Stop stops writing.
+func (w *Writer) Stop() {
+	w.stop()
+	w.wg.Wait()
+	w.r.rdb.Close()
+}
