@@ -57,6 +57,9 @@ func (r *Restore) FindBackup(ctx context.Context, in schemas.FindBackupInput) (s
 		m, err = findBackup(ctx, store, in)
 		return err
 	})
+	if err == nil && m.Kind == schemas.BackupDatabase {
+		err = r.checkWAL(ctx, m, in.Before)
+	}
 	return schemas.FindBackupResult{Manifest: m, Store: which}, err
 }
 

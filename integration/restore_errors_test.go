@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,44 +26,14 @@ func damageBackup(t *testing.T, m schemas.Manifest, damage func([]byte) []byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := storeOf(t, topo)
-	ctx := context.Background()
-	rc, err := store.Get(ctx, m.Object)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := damage(bytes.Clone(orig))
-	if err := store.Put(ctx, m.Object, bytes.NewReader(bad), int64(len(bad))); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Put(context.Background(), m.Object, bytes.NewReader(orig), int64(len(orig))) })
+	damageObject(t, storeOf(t, topo), m.Object, damage)
 }
 
 // restoreFails runs a restore of m that must fail with errType before the
 // target directory exists, and returns the error's text.
 func restoreFails(t *testing.T, m schemas.Manifest, errType string) string {
 	t.Helper()
-	dir := scratchDir(t, strings.ToLower(errType))
-	_, err := runWorkflow[schemas.RestoreInput, schemas.RestoreResult](t, schemas.RestoreWorkflow,
-		fmt.Sprintf("test-restore-%s/%d", errType, time.Now().UnixNano()),
-		schemas.RestoreInput{Cluster: "dev", Backup: m.ID, DataDir: dir, Port: 15520})
-	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != errType {
-		t.Fatalf("err = %v, want a %s application error", err, errType)
-	}
-	if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
-		t.Errorf("the target %s was created although the backup is damaged", dir)
-	}
-	if _, statErr := os.Stat(dir + ".lifeboat-partial"); !os.IsNotExist(statErr) {
-		t.Errorf("the staging directory was left behind")
-	}
-	t.Logf("the operator reads: %v", err)
-	return err.Error()
+	return restoreRefused(t, schemas.RestoreInput{Cluster: "dev", Backup: m.ID, DataDir: scratchDir(t, strings.ToLower(errType)), Port: 15520}, errType)
 }
 
 func TestRestore_FlippedByteIsCaughtBeforeTheTarget(t *testing.T) {

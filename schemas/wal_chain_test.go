@@ -1,0 +1,81 @@
+package schemas
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseTimelineHistory(t *testing.T) {
+	got, err := ParseTimelineHistory([]byte("1\t0/5000000\tno recovery target specified\n\n# comment\n2\t0/9000100\tbefore 2026-01-01\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TimelineSwitch{{1, 0x5000000}, {2, 0x9000100}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"x\t0/1\n", "1\n", "1\tnope\n", "2\t0/5\n1\t0/9\n"} {
+		if _, err := ParseTimelineHistory([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestWALChain_FirstMissing(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// segs makes segments first..last of a timeline, archived a minute apart
+	// from minute first on, leaving out the ones in skip.
+	segs := func(tli uint32, first, last uint64, skip ...uint64) []ArchivedSegment {
+		var out []ArchivedSegment
+		for s := first; s <= last; s++ {
+			if !containsSeg(skip, s) {
+				out = append(out, ArchivedSegment{tli, s, t0.Add(time.Duration(s) * time.Minute)})
+			}
+		}
+		return out
+	}
+	at := func(minute int) *time.Time { u := t0.Add(time.Duration(minute)*time.Minute + time.Second); return &u }
+	start := LSN(3*WALSegmentSize + 100)
+	oneTLI := WALChain{Timeline: 1, Start: start, Newest: 1}
+	// Timeline 1 ended in segment 6, timeline 2 in segment 9.
+	threeTLIs := WALChain{Timeline: 1, Start: start, Newest: 3, History: []TimelineSwitch{{1, 6*WALSegmentSize + 40}, {2, 9*WALSegmentSize + 8}}}
+	for _, tc := range []struct {
+		name  string
+		chain WALChain
+		segs  []ArchivedSegment
+		until *time.Time
+		want  string
+	}{
+		{"whole", oneTLI, segs(1, 1, 10), nil, ""},
+		{"gap in the middle", oneTLI, segs(1, 1, 10, 6), nil, "000000010000000000000006"},
+		{"gap before the backup", oneTLI, segs(1, 1, 10, 2), nil, ""},
+		{"start segment missing", oneTLI, segs(1, 4, 10), nil, "000000010000000000000003"},
+		{"gap before until", oneTLI, segs(1, 1, 10, 6), at(7), "000000010000000000000006"},
+		{"gap after until", oneTLI, segs(1, 1, 10, 8), at(6), ""},
+		{"across timelines", threeTLIs, append(append(segs(1, 1, 5), segs(2, 6, 8)...), segs(3, 9, 12)...), nil, ""},
+		{"gap on a later timeline", threeTLIs, append(append(segs(1, 1, 5), segs(2, 6, 8, 7)...), segs(3, 9, 12)...), nil, "000000020000000000000007"},
+		{"old timeline past its end does not fill a gap", threeTLIs,
+			append(append(segs(1, 1, 12), segs(2, 6, 8)...), segs(3, 9, 12, 11)...), nil, "00000003000000000000000B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.chain.FirstMissing(tc.segs, tc.until)
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+	stranger := WALChain{Timeline: 2, Start: start, Newest: 4, History: []TimelineSwitch{{1, 5 * WALSegmentSize}, {3, 7 * WALSegmentSize}}}
+	if _, err := stranger.FirstMissing(segs(4, 1, 9), nil); err == nil || !strings.Contains(err.Error(), "does not descend") {
+		t.Errorf("a newest timeline that does not descend from the backup's: %v", err)
+	}
+}
+
+func containsSeg(s []uint64, v uint64) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
