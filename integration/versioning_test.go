@@ -155,6 +155,56 @@ func TestVersioning_PinnedWorkflowFinishesOnItsBuildWhileNewOnesStartOnThePromot
 	}
 }
 
+// TestVersioning_APromotingWorkerAdoptsWorkflowsPinnedToAGoneBuild: where
+// one build runs at a time (LIFEBOAT_PROMOTE, as in the local stack), a
+// worker of a new build that replaces the old one makes its build current
+// and moves the old build's pinned workflows onto it, which then finish
+// there instead of waiting for ever for workers that will not come back.
+func TestVersioning_APromotingWorkerAdoptsWorkflowsPinnedToAGoneBuild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := devstack.EnsureNamespace(ctx, temporalClient(t), versioningNamespace, "lifeboat versioning test: two builds side by side"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: devstack.TemporalAddress, Namespace: versioningNamespace, Logger: testLogger{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	oldBin := buildWorker(t, dir, oldBuild)
+	newBin := buildWorker(t, dir, newBuild)
+	topo := versioningTopology(t, dir)
+	promoting := devstack.EnvPromote + "=true"
+
+	oldB := startVersionedWorker(t, oldBin, topo, vtB, promoting)
+	oldB.stop(t)
+	oldA := startVersionedWorker(t, oldBin, topo, vtA, promoting)
+	held := startWorkflow(ctx, t, c, "adopted", schemas.CheckClusterWorkflow, schemas.CheckClusterInput{Cluster: "vtest"}, 2*time.Minute)
+	requireOnBuild(ctx, t, c, held, oldBuild)
+	waitPendingProbe(ctx, t, c, held)
+
+	oldA.stop(t)
+	newA := startVersionedWorker(t, newBin, topo, vtA, promoting)
+	override := describe(ctx, t, c, held).GetWorkflowExecutionInfo().GetVersioningInfo().GetVersioningOverride()
+	if got := override.GetPinned().GetVersion().GetBuildId(); got != newBuild {
+		t.Fatalf("%s: override after the new build started is %v, want pinned to %s", held, override, newBuild)
+	}
+
+	startVersionedWorker(t, oldBin, topo, vtB) // releases the probe
+	var res schemas.CheckClusterResult
+	if err := c.GetWorkflow(ctx, held, "").Get(ctx, &res); err != nil {
+		t.Fatalf("check %s: %v", held, err)
+	}
+	tasks := workflowTasks(ctx, t, c, held)
+	if last := tasks[len(tasks)-1]; last.build != newBuild || last.pid != newA.pid() {
+		t.Errorf("%s: last workflow task ran on build %q in pid %d, want %s in pid %d", held, last.build, last.pid, newBuild, newA.pid())
+	}
+	if first := tasks[0]; first.build != oldBuild {
+		t.Errorf("%s: first workflow task ran on build %q, want %s", held, first.build, oldBuild)
+	}
+}
+
 // buildWorker builds the worker as version into dir, as `make build` does.
 func buildWorker(t *testing.T, dir, version string) string {
 	t.Helper()
@@ -215,9 +265,9 @@ func (w *versionedWorker) stop(t *testing.T) {
 }
 
 // startVersionedWorker starts bin for region in the test namespace, without
-// the stack's environment (so it does not promote itself), and waits until
-// it polls.
-func startVersionedWorker(t *testing.T, bin, topology, region string) *versionedWorker {
+// the stack's environment (so it does not promote itself unless env says
+// so), and waits until it polls.
+func startVersionedWorker(t *testing.T, bin, topology, region string, env ...string) *versionedWorker {
 	t.Helper()
 	ln, err := net.Listen("tcp", devstack.Host+":0")
 	if err != nil {
@@ -239,6 +289,7 @@ func startVersionedWorker(t *testing.T, bin, topology, region string) *versioned
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {

@@ -80,7 +80,7 @@ func main() {
 	fs.StringVar(&cfg.logLevel, "log-level", tclient.Env("LIFEBOAT_LOG_LEVEL", "info"), "debug, info, warn or error (LIFEBOAT_LOG_LEVEL)")
 	fs.BoolVar(&cfg.guard, "guard", tclient.Env("LIFEBOAT_GUARD", "true") != "false", "run a node guard for each PostgreSQL node of the region with a data_dir: it renews the primary's lease and fences a primary that lost it (LIFEBOAT_GUARD)")
 	fs.BoolVar(&cfg.versioning, "versioning", tclient.Env("LIFEBOAT_VERSIONING", "true") != "false", "join the Worker Deployments lifeboat and lifeboat-<region> under this binary's build ID; false polls unversioned (LIFEBOAT_VERSIONING)")
-	fs.BoolVar(&cfg.promote, "promote", tclient.Env("LIFEBOAT_PROMOTE", "false") == "true", "at start, make this build current in both deployments, as `lifeboat deploy promote` does: for stacks that run one build at a time (LIFEBOAT_PROMOTE)")
+	fs.BoolVar(&cfg.promote, "promote", tclient.Env("LIFEBOAT_PROMOTE", "false") == "true", "at start, make this build current in both deployments, as `lifeboat deploy promote` does, and move running workflows pinned to other builds onto it: for stacks that run one build at a time (LIFEBOAT_PROMOTE)")
 	cfg.temporal.RegisterFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 
@@ -202,6 +202,16 @@ func run(cfg config) error {
 			if ch.Changed() {
 				logger.Info("promoted", zap.String("deployment", ch.Deployment), zap.String("previous", ch.Previous))
 			}
+		}
+		// One build at a time: the old build's workers are gone for good.
+		actx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		moved, err := deploy.Adopt(actx, c, build)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(moved) > 0 {
+			logger.Warn("moved workflows pinned to older builds onto this one", zap.Strings("workflow_ids", moved))
 		}
 	}
 	ready.Store(true)

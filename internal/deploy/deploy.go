@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -113,6 +115,53 @@ func buildOf(v *worker.WorkerDeploymentVersion) string {
 		return ""
 	}
 	return v.BuildID
+}
+
+// Adopt moves every running workflow pinned to another build of the
+// workflow deployment onto build, pinned there (a versioning override), and
+// returns their IDs. It is for a stack that runs one build at a time (the
+// local stack, a benchmark): there a restart with new code removes the old
+// build's workers for good, and its pinned workflows would wait for them
+// for ever, as a scheduled backup would then block the schedule's later
+// runs. Never for a fleet whose old builds drain: that is what pinning is for.
+func Adopt(ctx context.Context, c client.Client, build string) ([]string, error) {
+	target := worker.WorkerDeploymentVersion{DeploymentName: schemas.WorkflowDeployment, BuildID: build}
+	query := fmt.Sprintf("ExecutionStatus = 'Running' AND TemporalWorkerDeployment = '%s' AND TemporalWorkflowVersioningBehavior = 'Pinned'", schemas.WorkflowDeployment)
+	var moved []string
+	var token []byte
+	for {
+		page, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+		if err != nil {
+			return moved, fmt.Errorf("list pinned workflows: %w", err)
+		}
+		for _, e := range page.GetExecutions() {
+			id, run := e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()
+			d, err := c.DescribeWorkflowExecution(ctx, id, run)
+			if err != nil {
+				return moved, fmt.Errorf("describe %s: %w", id, err)
+			}
+			v := d.GetWorkflowExecutionInfo().GetVersioningInfo()
+			on := v.GetDeploymentVersion().GetBuildId()
+			if o := v.GetVersioningOverride(); o != nil {
+				on = o.GetPinned().GetVersion().GetBuildId()
+			}
+			if on == build || d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+				continue
+			}
+			if _, err := c.UpdateWorkflowExecutionOptions(ctx, client.UpdateWorkflowExecutionOptionsRequest{
+				WorkflowId: id, RunId: run,
+				WorkflowExecutionOptionsChanges: client.WorkflowExecutionOptionsChanges{
+					VersioningOverride: &client.VersioningOverrideChange{Value: &client.PinnedVersioningOverride{Version: target}},
+				},
+			}); err != nil {
+				return moved, fmt.Errorf("move %s from build %s to %s: %w", id, on, build, err)
+			}
+			moved = append(moved, id)
+		}
+		if token = page.GetNextPageToken(); len(token) == 0 {
+			return moved, nil
+		}
+	}
 }
 
 // Deployment is one Worker Deployment as `lifeboat deploy status` shows it.

@@ -13,7 +13,8 @@ import (
 // with its environment, such as the benchmarks' — promotes itself: new
 // workflows and the region's activities go to the build just started,
 // running auto-upgrading ones (the monitor, the failover slots) move to it
-// at their next task, and pinned ones stay on the build that started them.
+// at their next task, and pinned ones of an older build are moved onto it
+// (deploy.Adopt), since that build's workers are gone.
 const EnvPromote = "LIFEBOAT_PROMOTE"
 
 // WorkerBuild is what a worker's /version says about the build it runs.
