@@ -328,7 +328,7 @@ func TestCLI_CheckTable(t *testing.T) {
 		t.Fatalf("lifeboat check dev: %v\n%s", err, stderr)
 	}
 	for _, want := range []string{"cluster dev: healthy", "pg-a1", "primary", "synchronous", "asynchronous", "sentinel-b2", "agrees", "bucket lifeboat-dev",
-		"\navailability level: ", "\nproven:\n", "  basic     a PostgreSQL primary"} {
+		"\navailability level: ", "\nproven:\n  basic ", "a PostgreSQL primary  "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
