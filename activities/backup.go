@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.temporal.io/sdk/activity"
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
@@ -63,6 +64,9 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 	}
 	store, err := b.Clients.Store(ctx)
 	if err != nil {
+		return schemas.BackupDatabaseResult{}, err
+	}
+	if err := b.startOver(ctx, store, schemas.BackupDataKey(in.Cluster, in.ID)); err != nil {
 		return schemas.BackupDatabaseResult{}, err
 	}
 	version, estimate, err := b.databaseFacts(ctx, node)
@@ -288,6 +292,35 @@ func (b *Backup) baseBackupCommand(ctx context.Context, node schemas.PostgresNod
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 10 * time.Second
 	return cmd, &stderr, nil
+}
+
+// startOver prepares a retried upload of object. The attempt before it
+// heartbeated its progress and then failed or died (its worker killed or
+// cut off, so its heartbeat timed out). A base backup cannot go on from a
+// byte offset: a new pg_basebackup starts from a new checkpoint and sends
+// other bytes. So the retry starts over under the same key, and first
+// removes what a dead attempt's upload left: the parts of its unfinished
+// multipart upload, which no reader sees but which take space. A failed
+// attempt that ended normally removed them itself.
+func (b *Backup) startOver(ctx context.Context, store objstore.Store, object string) error {
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return nil
+	}
+	var last schemas.BackupProgress
+	if err := activity.GetHeartbeatDetails(ctx, &last); err != nil {
+		return fmt.Errorf("read the heartbeat of the earlier attempt: %w", err)
+	}
+	swept := 0
+	if ks, ok := store.(objstore.KeySweeper); ok {
+		var err error
+		if swept, err = ks.SweepKey(ctx, object); err != nil {
+			return fmt.Errorf("remove what the earlier upload of %s left: %w", object, err)
+		}
+	}
+	b.logger().Info("starting the upload over", zap.String("object", object),
+		zap.Int32("attempt", activity.GetInfo(ctx).Attempt), zap.Int64("earlier_attempt_bytes", last.BytesDone),
+		zap.Int("leftover_uploads_removed", swept))
+	return nil
 }
 
 // heartbeat reports the upload's progress until the returned function is

@@ -5,17 +5,27 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/activities/pipeline"
 	"github.com/runnerhub/lifeboat/internal/devstack"
+	"github.com/runnerhub/lifeboat/internal/tclient"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -191,4 +201,169 @@ func requireSaid(t *testing.T, msg string, parts ...string) {
 			t.Errorf("the error does not say %q:\n%s", p, msg)
 		}
 	}
+}
+
+// holdStackLock takes the stack's lock file for the rest of the test, as
+// the HA scenarios do, so that no failover test and no `lifeboat-dev up`
+// runs while this one kills a worker.
+func holdStackLock(t *testing.T) {
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the stack's lock is held by another test or lifeboat-dev for over 5 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Cleanup(func() { lock.Close() })
+}
+
+// backupUploads counts the unfinished multipart uploads under one backup's
+// folder of an S3 store.
+func backupUploads(t *testing.T, st schemas.Store, id string) int {
+	t.Helper()
+	st.Prefix = strings.TrimSuffix(st.Prefix, "/") + "/" + schemas.BackupsPrefix("dev") + id + "/"
+	s, err := objstore.NewS3(t.Context(), st, stackSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PendingUploads(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestChaosBackupWorkerDeath SIGKILLs the region worker that runs a
+// database backup's upload while a multipart upload of it is in flight (the
+// activity's heartbeat names the object; the store shows the upload), and
+// starts the worker again the stack's way. Temporal retries the upload when
+// its heartbeat times out; the retry starts the stream over under the same
+// key and removes what the dead attempt left. Afterwards the backup's
+// folder in both stores holds exactly its data object and one manifest, no
+// multipart upload is left, and the data decrypts to the manifest's sums.
+func TestChaosBackupWorkerDeath(t *testing.T) {
+	row := chaosRow{Scenario: "worker death mid-upload", LostWrites: -1}
+	recordChaos(t, &row)
+	holdStackLock(t)
+	topo := stackTopology(t)
+	c := temporalClient(t)
+	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: fmt.Sprintf("chaos-backup-kill/%d", time.Now().UnixNano()), TaskQueue: schemas.GlobalTaskQueue,
+	}, schemas.BackupWorkflow, schemas.BackupInput{Cluster: "dev", Kind: schemas.BackupDatabase})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Watch the upload's heartbeat and the store until a part is in flight.
+	var progress schemas.BackupProgress
+	var id, identity string
+	for {
+		if ctx.Err() != nil {
+			t.Fatal("the upload did not start within 5 minutes")
+		}
+		d, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.GetWorkflowExecutionInfo().GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Fatalf("the backup ended (%s) before a part of its upload was seen in flight: make the database larger", d.GetWorkflowExecutionInfo().GetStatus())
+		}
+		for _, a := range d.GetPendingActivities() {
+			if a.GetActivityType().GetName() != "BackupDatabase" || a.GetState() != enums.PENDING_ACTIVITY_STATE_STARTED || a.GetHeartbeatDetails() == nil {
+				continue
+			}
+			if err := opts.DataConverter.FromPayloads(a.GetHeartbeatDetails(), &progress); err != nil {
+				t.Fatalf("heartbeat details: %v", err)
+			}
+			id = strings.TrimSuffix(strings.TrimPrefix(progress.Object, schemas.BackupsPrefix("dev")), "/"+path.Base(progress.Object))
+			identity = a.GetLastWorkerIdentity()
+		}
+		if id != "" && backupUploads(t, topo.Backup.Store, id) > 0 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	pid, _ := strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
+	region := ""
+	for _, p := range stack.Running() {
+		if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
+			region = strings.TrimPrefix(p.Name, "worker-")
+		}
+	}
+	if region == "" {
+		t.Fatalf("the upload runs on %q, not a worker of the stack", identity)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	for deadline := time.Now().Add(10 * time.Second); processLive(pid) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("killed worker-%s (pid %d) with a part of %s in flight; its last heartbeat: %+v", region, pid, progress.Object, progress)
+	if err := stack.StartWorker(ctx, region); err != nil {
+		t.Fatalf("start worker-%s again: %v", region, err)
+	}
+
+	var res schemas.BackupResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("the backup did not survive its worker's death: %v", err)
+	}
+	recovered := time.Since(killed)
+	m := res.Manifest
+	if m.ID != id {
+		t.Fatalf("the backup finished as %s, the upload killed was of %s", m.ID, id)
+	}
+	attempt := int32(0)
+	for _, e := range history(ctx, t, c, run) {
+		if a := e.GetActivityTaskStartedEventAttributes(); a != nil {
+			attempt = max(attempt, a.GetAttempt())
+		}
+	}
+	if attempt < 2 {
+		t.Errorf("the upload finished on attempt %d: it was not retried after the kill", attempt)
+	}
+
+	want := []string{schemas.BackupDataKey("dev", id), schemas.ManifestKey("dev", id)}
+	slices.Sort(want)
+	for _, s := range []objstore.Store{storeOf(t, topo), replicaStoreOf(t, topo)} {
+		objs, err := s.List(ctx, schemas.BackupsPrefix("dev")+id+"/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range objs {
+			keys = append(keys, o.Key)
+		}
+		if !slices.Equal(keys, want) {
+			t.Errorf("%s holds %v for the backup, want exactly %v", s, keys, want)
+		}
+		stored, err := schemas.ParseManifest(getAll(t, s, schemas.ManifestKey("dev", id)))
+		if err != nil || stored.StoredSHA256 != m.StoredSHA256 {
+			t.Errorf("the manifest in %s does not parse or describe the upload: %v", s, err)
+		}
+	}
+	for _, st := range []schemas.Store{topo.Backup.Store, *topo.Backup.Replica} {
+		if n := backupUploads(t, st, id); n != 0 {
+			t.Errorf("%d unfinished multipart uploads left in %s under the backup", n, st.Endpoint)
+		}
+	}
+	plain := openSealed(ctx, t, topo, m.Object, pipeline.Sums{PlainSize: m.PlainSize, PlainSHA256: m.PlainSHA256, StoredSize: m.StoredSize, StoredSHA256: m.StoredSHA256})
+	if _, err := io.Copy(io.Discard, plain); err != nil {
+		t.Errorf("the backup does not read back to its sums: %v", err)
+	}
+	row.Recovered = recovered
+	row.Detail = fmt.Sprintf("worker-%s SIGKILLed with a part in flight (heartbeat at %d MB); attempt %d started over, swept the dead upload; 1 manifest + 1 data object in each store, 0 leftover uploads, sums verified",
+		region, progress.BytesDone>>20, attempt)
 }

@@ -79,7 +79,9 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if err := mkdirs(root, dir); err != nil {
 		return err
 	}
-	tmp := path.Join(dir, tmpPrefix+rand.Text())
+	// The temporary file is named after the object, so SweepKey finds what
+	// a crashed Put of this key left.
+	tmp := path.Join(dir, tmpName(rand.Text(), key))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -355,4 +357,44 @@ func (l *Local) Sweep(ctx context.Context, olderThan time.Duration) (int, error)
 		}
 	}
 	return len(stale), nil
+}
+
+// tmpName is the name of a temporary file of key, unique by id.
+func tmpName(id, key string) string { return tmpPrefix + id + "-" + path.Base(key) }
+
+// isTmpOf reports whether name is a temporary file of key.
+func isTmpOf(name, key string) bool {
+	id, ok := strings.CutPrefix(name, tmpPrefix)
+	return ok && len(id) > len(rand.Text()) && id[len(rand.Text()):] == "-"+path.Base(key)
+}
+
+// SweepKey removes the temporary files of Puts of key that did not finish,
+// and returns how many it removed.
+func (l *Local) SweepKey(ctx context.Context, key string) (int, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	root, err := l.root()
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	dir := path.Dir(key)
+	entries, err := fs.ReadDir(root.FS(), dir)
+	if missing(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sweep %s in %s: %w", key, l, err)
+	}
+	n := 0
+	for _, e := range entries {
+		if isTmpOf(e.Name(), key) {
+			if err := root.Remove(path.Join(dir, e.Name())); err != nil && !missing(err) {
+				return n, fmt.Errorf("sweep %s in %s: %w", key, l, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }

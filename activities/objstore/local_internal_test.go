@@ -1,6 +1,7 @@
 package objstore
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,5 +76,37 @@ func TestCheckKey(t *testing.T) {
 		if err := checkPrefix(p); err == nil {
 			t.Errorf("checkPrefix(%q) = nil, want an error", p)
 		}
+	}
+}
+
+// TestLocal_SweepKeyRemovesOnlyThatKeysLeftovers plays a crashed Put of one
+// key beside a running Put of another.
+func TestLocal_SweepKeyRemovesOnlyThatKeysLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s := NewLocal(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "b", "1"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	crashed := filepath.Join(dir, "b", "1", tmpName(rand.Text(), "b/1/data"))
+	other := filepath.Join(dir, "b", "1", tmpName(rand.Text(), "b/1/data-x"))
+	another := filepath.Join(dir, "b", "1", tmpName(rand.Text(), "b/1/x-data"))
+	for _, p := range []string{crashed, other, another} {
+		if err := os.WriteFile(p, []byte("part"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.SweepKey(t.Context(), "b/1/data"); n != 1 || err != nil {
+		t.Fatalf("SweepKey = %d, %v; want 1", n, err)
+	}
+	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
+		t.Error("the crashed Put's file is still there")
+	}
+	for _, p := range []string{other, another} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("another key's file went: %v", err)
+		}
+	}
+	if n, err := s.SweepKey(t.Context(), "nothing/here"); n != 0 || err != nil {
+		t.Errorf("SweepKey of a key with no directory = %d, %v", n, err)
 	}
 }

@@ -79,6 +79,15 @@ type Sweeper interface {
 	Sweep(ctx context.Context, olderThan time.Duration) (int, error)
 }
 
+// KeySweeper is implemented by both stores: SweepKey removes what Puts of
+// one key interrupted by a crash left behind (S3 multipart uploads, the
+// local store's temporary files). A Put of that key still running is cut
+// off as well, so call it only when none can be: a retried upload whose
+// earlier attempt's worker is gone.
+type KeySweeper interface {
+	SweepKey(ctx context.Context, key string) (int, error)
+}
+
 // BucketOf names the bucket (or directory) of s for health reports.
 func BucketOf(s Store) string {
 	if p, ok := s.(Pinger); ok {
@@ -172,4 +181,7 @@ var (
 	_ Pinger  = (*Local)(nil)
 	_ Sweeper = (*S3)(nil)
 	_ Sweeper = (*Local)(nil)
+
+	_ KeySweeper = (*S3)(nil)
+	_ KeySweeper = (*Local)(nil)
 )

@@ -463,10 +463,16 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 // uploads lists the multipart uploads begun under the store's prefix and
 // neither completed nor aborted.
 func (s *S3) uploads(ctx context.Context) ([]types.MultipartUpload, error) {
+	return s.uploadsOf(ctx, s.prefix)
+}
+
+// uploadsOf lists the pending multipart uploads of the keys that start
+// with prefix (a full key, the store's prefix included).
+func (s *S3) uploadsOf(ctx context.Context, prefix string) ([]types.MultipartUpload, error) {
 	var out []types.MultipartUpload
 	pages := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{
 		Bucket: aws.String(s.bucket),
-		Prefix: aws.String(s.prefix),
+		Prefix: aws.String(prefix),
 	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -501,6 +507,29 @@ func (s *S3) Sweep(ctx context.Context, olderThan time.Duration) (int, error) {
 		}
 		if err := s.abort(ctx, aws.ToString(u.Key), aws.ToString(u.UploadId)); err != nil {
 			return n, fmt.Errorf("sweep %s: %w", s, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// SweepKey aborts the multipart uploads of key that are neither completed
+// nor aborted, and returns how many it aborted.
+func (s *S3) SweepKey(ctx context.Context, key string) (int, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	ups, err := s.uploadsOf(ctx, s.prefix+key)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, u := range ups {
+		if aws.ToString(u.Key) != s.prefix+key {
+			continue
+		}
+		if err := s.abort(ctx, aws.ToString(u.Key), aws.ToString(u.UploadId)); err != nil {
+			return n, fmt.Errorf("sweep %s in %s: %w", key, s, err)
 		}
 		n++
 	}
