@@ -17,8 +17,9 @@ func (c *Cluster) DescribeCluster(_ context.Context, in schemas.DescribeClusterI
 	if in.Cluster == "" {
 		return schemas.DescribeClusterResult{}, invalidInput("cluster", "required")
 	}
-	if in.Cluster != c.Topology.Cluster {
-		return schemas.DescribeClusterResult{}, unknownCluster(in.Cluster, c.Topology.Cluster)
+	t, err := resolve(c.Topology, in.Cluster)
+	if err != nil {
+		return schemas.DescribeClusterResult{}, err
 	}
-	return schemas.DescribeClusterResult{Topology: *c.Topology}, nil
+	return schemas.DescribeClusterResult{Topology: *t}, nil
 }

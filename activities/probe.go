@@ -31,6 +31,10 @@ type Probe struct {
 // object store as seen from the region. An unreachable node is a result, not
 // an error: the error return is kept for a probe that could not run at all.
 func (p *Probe) ProbeRegion(ctx context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
+	p, err := p.serving(in.Cluster)
+	if err != nil {
+		return schemas.ProbeRegionResult{}, err
+	}
 	if in.Cluster != p.Topology.Cluster {
 		return schemas.ProbeRegionResult{}, unknownCluster(in.Cluster, p.Topology.Cluster)
 	}

@@ -100,6 +100,10 @@ return {'published', raw}
 
 // ReadRouting returns the routing record and the primary's remaining lease.
 func (r *Routing) ReadRouting(ctx context.Context, in schemas.ReadRoutingInput) (schemas.ReadRoutingResult, error) {
+	r, err := r.serving(in.Cluster)
+	if err != nil {
+		return schemas.ReadRoutingResult{}, err
+	}
 	rdb, err := r.store(ctx, in.Cluster)
 	if err != nil {
 		return schemas.ReadRoutingResult{}, err
@@ -126,6 +130,10 @@ func (r *Routing) ReadRouting(ctx context.Context, in schemas.ReadRoutingInput) 
 // InitRouting creates the record at epoch 1 naming in.Primary unless one
 // exists, and returns the record in force.
 func (r *Routing) InitRouting(ctx context.Context, in schemas.InitRoutingInput) (schemas.InitRoutingResult, error) {
+	r, err := r.serving(in.Cluster)
+	if err != nil {
+		return schemas.InitRoutingResult{}, err
+	}
 	_, addr, rdb, err := r.primaryStore(ctx, in.Cluster, in.Primary)
 	if err != nil {
 		return schemas.InitRoutingResult{}, err
@@ -158,6 +166,10 @@ func (r *Routing) InitRouting(ctx context.Context, in schemas.InitRoutingInput) 
 // primary and Fenced = in.Failed. Repeating it after success returns the same
 // record; any other epoch is a non-retryable ErrEpochMoved.
 func (r *Routing) BumpEpoch(ctx context.Context, in schemas.BumpEpochInput) (schemas.BumpEpochResult, error) {
+	r, err := r.serving(in.Cluster)
+	if err != nil {
+		return schemas.BumpEpochResult{}, err
+	}
 	if in.Failed == "" {
 		return schemas.BumpEpochResult{}, invalidInput("failed", "required: the node the primary role is taken from")
 	}
@@ -209,6 +221,10 @@ func (r *Routing) casOutcome(cluster string, epoch int64, v []string) (schemas.R
 // idempotent), waits for a Redis replica to have it, and repoints and
 // reloads pgbouncer where the topology names one.
 func (r *Routing) PublishPrimary(ctx context.Context, in schemas.PublishPrimaryInput) (schemas.PublishPrimaryResult, error) {
+	r, err := r.serving(in.Cluster)
+	if err != nil {
+		return schemas.PublishPrimaryResult{}, err
+	}
 	node, addr, rdb, err := r.primaryStore(ctx, in.Cluster, in.Primary)
 	if err != nil {
 		return schemas.PublishPrimaryResult{}, err
@@ -291,6 +307,10 @@ return 1
 // ListHistory returns the newest events of the cluster's history. An entry
 // that does not parse is shown as such rather than hidden.
 func (r *Routing) ListHistory(ctx context.Context, in schemas.ListHistoryInput) (schemas.ListHistoryResult, error) {
+	r, err := r.serving(in.Cluster)
+	if err != nil {
+		return schemas.ListHistoryResult{}, err
+	}
 	limit := in.Limit
 	if limit <= 0 {
 		limit = 100
@@ -332,8 +352,8 @@ func (r *Routing) primaryStore(ctx context.Context, cluster, primary string) (sc
 
 // store checks the cluster and returns the routing store's client.
 func (r *Routing) store(ctx context.Context, cluster string) (*redis.Client, error) {
-	if cluster != r.Topology.Cluster {
-		return nil, unknownCluster(cluster, r.Topology.Cluster)
+	if _, err := resolve(r.Topology, cluster); err != nil {
+		return nil, err
 	}
 	return r.Clients.RoutingStore(ctx)
 }

@@ -4,6 +4,8 @@
 //   node e2e/webui.mjs start   fills the UI's "Start a Workflow" form and submits it
 //   node e2e/webui.mjs check   opens the finished workflow's page, checks its status
 //                              and result, and saves a full-page screenshot
+//   node e2e/webui.mjs find    the same, reaching the page from the workflows list
+//                              filtered to finished workflows of WORKFLOW_TYPE
 //
 // Configuration comes from the environment:
 //   WEBUI_URL        the Web UI, e.g. http://127.0.0.1:18233
@@ -46,7 +48,8 @@ let failed = false;
 try {
   if (mode === 'start') await start();
   else if (mode === 'check') await check();
-  else throw new Error(`usage: node webui.mjs start|check (got ${mode})`);
+  else if (mode === 'find') await find();
+  else throw new Error(`usage: node webui.mjs start|check|find (got ${mode})`);
 } catch (err) {
   failed = true;
   console.error(`webui.mjs ${mode}: ${err.stack || err}`);
@@ -101,11 +104,35 @@ async function expectEnabled(locator) {
   }
 }
 
-// check opens the finished workflow's page and checks what it shows.
-async function check() {
+// find opens the workflows list filtered to completed workflows of a type,
+// the way an operator looks for the last drill, follows the link of the
+// workflow, and checks its page as check does.
+async function find() {
+  const query = `WorkflowType="${env('WORKFLOW_TYPE')}" AND ExecutionStatus="Completed"`;
+  await page.goto(`${url}/namespaces/${ns}/workflows?query=${encodeURIComponent(query)}`);
+  const link = page.locator(`a[href*="/workflows/${encodeURIComponent(workflowId)}/"]`).first();
+  // A workflow just closed may take the list a moment to show.
+  for (let tries = 0; ; tries++) {
+    try {
+      await link.waitFor({ timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (tries >= 5) throw new Error(`the list of ${query} has no link to ${workflowId}`);
+      await page.reload();
+    }
+  }
+  await link.click();
+  await page.waitForURL((u) => u.pathname.includes(`/workflows/${encodeURIComponent(workflowId)}/`));
+  console.log(`found ${workflowId} in the list of ${query}`);
+  await check(true);
+}
+
+// check opens the finished workflow's page and checks what it shows; from
+// find, the page is open already.
+async function check(opened = false) {
   const runId = env('WORKFLOW_RUN_ID');
   const expect = env('EXPECT_TEXT', '').split('\n').filter(Boolean);
-  await page.goto(`${url}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
+  if (!opened) await page.goto(`${url}/namespaces/${ns}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
   const heading = page.getByTestId('workflow-id-heading');
   await heading.getByText(workflowId, { exact: true }).waitFor();
   // The status badge stands in the heading's row, left of the workflow ID.

@@ -38,8 +38,9 @@ type Drill struct {
 	// each drill makes, and removes, the data directories of its scratch
 	// servers.
 	ScratchDir string `json:"scratch_dir"`
-	// Port is the first of the loopback ports the scratch servers listen on
-	// (a failover drill uses this one and the next).
+	// Port is the first of the loopback ports the scratch servers listen on:
+	// a restore drill's server uses it, a failover drill's primary and
+	// replica the next two.
 	Port int `json:"port"`
 	// Tables are the tables whose row counts and checksums a drill reports
 	// and checks readable, as "table", "schema.table" or
@@ -88,8 +89,8 @@ type DrillReport struct {
 	// Failures says, in words, why a drill did not pass.
 	Failures []string `json:"failures,omitempty"`
 	// TargetRTOSeconds and TargetRPOSeconds are the cluster's targets.
-	TargetRTOSeconds float64 `json:"target_rto_seconds"`
-	TargetRPOSeconds float64 `json:"target_rpo_seconds"`
+	TargetRTOSeconds float64              `json:"target_rto_seconds"`
+	TargetRPOSeconds float64              `json:"target_rpo_seconds"`
 	Restore          *DrillRestoreResult  `json:"restore,omitempty"`
 	Failover         *DrillFailoverResult `json:"failover,omitempty"`
 	// Steps is the drill's timeline, each step with its offset from the start.
@@ -184,8 +185,8 @@ func (t *Topology) CheckDrill() error {
 	switch {
 	case t.Drill == nil || t.Drill.ScratchDir == "":
 		return fmt.Errorf("drill.scratch_dir: the topology of %s names no directory for scratch servers", t.Cluster)
-	case t.Drill.Port < 1024 || t.Drill.Port > 65534:
-		return fmt.Errorf("drill.port: %d is not a port from 1024 to 65534", t.Drill.Port)
+	case t.Drill.Port < 1024 || t.Drill.Port > 65533:
+		return fmt.Errorf("drill.port: %d is not a port from 1024 to 65533", t.Drill.Port)
 	}
 	return nil
 }

@@ -406,8 +406,8 @@ func (d Drill) check(at problemPath) Problems {
 	if d.ScratchDir == "" || !strings.HasPrefix(d.ScratchDir, "/") {
 		ps = append(ps, at.field("scratch_dir").problem("required, an absolute path"))
 	}
-	if d.Port < 1024 || d.Port > 65534 {
-		ps = append(ps, at.field("port").problem("must be from 1024 to 65534"))
+	if d.Port < 1024 || d.Port > 65533 {
+		ps = append(ps, at.field("port").problem("must be from 1024 to 65533"))
 	}
 	if d.Every < 0 {
 		ps = append(ps, at.field("every").problem("must be greater than 0"))

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -89,6 +90,8 @@ type drill struct {
 	start   time.Time
 	scratch string
 	report  schemas.DrillReport
+	// failoverStarted says the drill set exists, or may, and must go.
+	failoverStarted bool
 }
 
 // run does the parts of kind in order, stopping at the first error.
@@ -163,9 +166,77 @@ func (d *drill) restore() error {
 	return nil
 }
 
-// failover is filled in by the failover rehearsal.
+// failover rehearses a failover with the real Failover workflow on the
+// drill set (schemas.DrillClusterName): a scratch primary restored from
+// the newest backup and a synchronous replica made from it, in the DR
+// region. It kills the primary and measures from its death to the new
+// primary's verified write.
 func (d *drill) failover() error {
-	return fmt.Errorf("failover drills are not built yet")
+	d.failoverStarted = true
+	set := schemas.DrillClusterName(d.topo.Cluster)
+	var r *activities.Restore
+	var routing *activities.Routing
+	gctx := workflow.WithActivityOptions(d.ctx, shortActivity(schemas.GlobalTaskQueue))
+	rctx := workflow.WithActivityOptions(d.ctx, shortActivity(schemas.RegionTaskQueue(d.region)))
+	id := workflow.GetInfo(d.ctx).WorkflowExecution.ID
+
+	err := d.step("restore scratch primary", func() error {
+		if err := workflow.ExecuteActivity(gctx, routing.ResetDrillRouting, schemas.ResetDrillRoutingInput{Cluster: set}).Get(d.ctx, nil); err != nil {
+			return err
+		}
+		cctx := workflow.WithChildOptions(d.ctx, workflow.ChildWorkflowOptions{
+			WorkflowID: id + "/failover-primary", TaskQueue: schemas.GlobalTaskQueue, WaitForCancellation: true,
+		})
+		return workflow.ExecuteChildWorkflow(cctx, schemas.RestoreWorkflow, schemas.RestoreInput{
+			Cluster: d.topo.Cluster, Backup: schemas.LatestBackup, Region: d.region,
+			DataDir: path.Join(d.topo.Drill.ScratchDir, schemas.DrillSetDir, schemas.DrillPrimary), Port: d.topo.Drill.Port + 1,
+		}).Get(d.ctx, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("failover drill: restore the scratch primary: %w", err)
+	}
+	err = d.step("build scratch replica", func() error {
+		opts := shortActivity(schemas.RegionTaskQueue(d.region))
+		opts.StartToCloseTimeout, opts.HeartbeatTimeout = time.Hour, time.Minute
+		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(d.ctx, opts), r.BuildDrillReplica,
+			schemas.BuildDrillReplicaInput{Cluster: d.topo.Cluster}).Get(d.ctx, nil); err != nil {
+			return err
+		}
+		return workflow.ExecuteActivity(gctx, routing.ResetDrillRouting,
+			schemas.ResetDrillRoutingInput{Cluster: set, Primary: schemas.DrillPrimary}).Get(d.ctx, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("failover drill: build the scratch replica: %w", err)
+	}
+	err = d.step("kill scratch primary", func() error {
+		return workflow.ExecuteActivity(rctx, r.KillDrillNode,
+			schemas.KillDrillNodeInput{Cluster: d.topo.Cluster, Node: schemas.DrillPrimary}).Get(d.ctx, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("failover drill: kill the scratch primary: %w", err)
+	}
+	killed := workflow.Now(d.ctx)
+	var fo schemas.FailoverResult
+	err = d.step("fail over (Failover workflow)", func() error {
+		cctx := workflow.WithChildOptions(d.ctx, workflow.ChildWorkflowOptions{
+			WorkflowID: id + "/failover", TaskQueue: schemas.GlobalTaskQueue, WaitForCancellation: true,
+		})
+		return workflow.ExecuteChildWorkflow(cctx, schemas.FailoverWorkflow, schemas.FailoverInput{
+			Cluster: set, Failed: schemas.DrillPrimary, Epoch: 1, Synchronous: []string{schemas.DrillReplica},
+			Reason: "disaster-recovery drill " + d.report.ID,
+		}).Get(d.ctx, &fo)
+	})
+	if err != nil {
+		return fmt.Errorf("failover drill: %w", err)
+	}
+	d.report.Failover = &schemas.DrillFailoverResult{
+		RTOSeconds: workflow.Now(d.ctx).Sub(killed).Seconds(), FailoverSeconds: fo.Took.Seconds(),
+		Promoted: fo.Promoted, Epoch: fo.Epoch, WorkflowID: id + "/failover",
+	}
+	if fo.Promoted != schemas.DrillReplica || fo.Epoch != 2 {
+		return fmt.Errorf("failover drill: the Failover promoted %q at epoch %d, want %s at epoch 2", fo.Promoted, fo.Epoch, schemas.DrillReplica)
+	}
+	return nil
 }
 
 // cleanUp removes the scratch directory and every server in it, in a
@@ -183,17 +254,31 @@ func (d *drill) cleanUp(runErr error) {
 		return workflow.ExecuteActivity(actx, r.RemoveScratch,
 			schemas.RemoveScratchInput{Cluster: d.topo.Cluster, Dir: d.scratch}).Get(ctx, nil)
 	}
+	removeSet := func() error {
+		if !d.failoverStarted {
+			return nil
+		}
+		var routing *activities.Routing
+		if err := workflow.ExecuteActivity(actx, r.RemoveScratch, schemas.RemoveScratchInput{
+			Cluster: d.topo.Cluster, Dir: path.Join(d.topo.Drill.ScratchDir, schemas.DrillSetDir),
+		}).Get(ctx, nil); err != nil {
+			return err
+		}
+		gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+		return workflow.ExecuteActivity(gctx, routing.ResetDrillRouting,
+			schemas.ResetDrillRoutingInput{Cluster: schemas.DrillClusterName(d.topo.Cluster)}).Get(ctx, nil)
+	}
 	saved := d.ctx
 	d.ctx = ctx
 	err := d.step("clean up", func() error {
-		if err := remove(); err != nil {
+		if err := errors.Join(remove(), removeSet()); err != nil {
 			return err
 		}
 		if temporal.IsCanceledError(runErr) {
 			if err := workflow.Sleep(ctx, 15*time.Second); err != nil {
 				return err
 			}
-			return remove()
+			return errors.Join(remove(), removeSet())
 		}
 		return nil
 	})

@@ -139,3 +139,46 @@ func TestDRDrill_RejectsBadInputNamingTheField(t *testing.T) {
 		t.Errorf("error = %v, want the missing drill.scratch_dir named", err)
 	}
 }
+
+func TestDRDrill_FailoverRunsTheRealFailoverOnTheDrillSetAndTearsItDown(t *testing.T) {
+	env := newDrillEnv(t)
+	env.RegisterWorkflowWithOptions(Failover, workflow.RegisterOptions{Name: schemas.FailoverWorkflow})
+	env.OnWorkflow(schemas.RestoreWorkflow, mock.Anything, mock.MatchedBy(func(in schemas.RestoreInput) bool {
+		return in.Port == 15701 && in.DataDir == "/srv/drills/failover-set/drill-primary" && in.Region == "region-b"
+	})).Return(schemas.RestoreResult{BackupID: "b"}, nil)
+	env.OnActivity("ResetDrillRouting", mock.Anything, mock.Anything).Return(schemas.ResetDrillRoutingResult{}, nil)
+	env.OnActivity("BuildDrillReplica", mock.Anything, schemas.BuildDrillReplicaInput{Cluster: "dev"}).Return(schemas.BuildDrillReplicaResult{}, nil)
+	env.OnActivity("KillDrillNode", mock.Anything, schemas.KillDrillNodeInput{Cluster: "dev", Node: schemas.DrillPrimary}).Return(schemas.KillDrillNodeResult{PID: 42}, nil)
+	env.OnWorkflow(schemas.FailoverWorkflow, mock.Anything, mock.MatchedBy(func(in schemas.FailoverInput) bool {
+		return in.Cluster == "dev-drill" && in.Failed == schemas.DrillPrimary && in.Epoch == 1
+	})).After(3*time.Second).Return(schemas.FailoverResult{Promoted: schemas.DrillReplica, Epoch: 2, Took: 3 * time.Second}, nil)
+
+	env.ExecuteWorkflow(DRDrill, schemas.DrillInput{Cluster: "dev", Kind: schemas.DrillFailover})
+	var rep schemas.DrillReport
+	if err := env.GetWorkflowResult(&rep); err != nil {
+		t.Fatal(err)
+	}
+	if f := rep.Failover; !rep.Passed || f == nil || f.Promoted != schemas.DrillReplica || f.RTOSeconds < 3 || rep.Restore != nil {
+		t.Fatalf("report %+v: want a passed failover drill with its RTO, and no restore part", rep)
+	}
+	// Torn down: the drill's directory, the drill set's, and its routing record.
+	env.AssertCalled(t, "RemoveScratch", mock.Anything, schemas.RemoveScratchInput{Cluster: "dev", Dir: "/srv/drills/failover-set"})
+	env.AssertCalled(t, "ResetDrillRouting", mock.Anything, schemas.ResetDrillRoutingInput{Cluster: "dev-drill"})
+}
+
+func TestFailover_TwoNodeClusterPromotesWithoutWaitingForTheDeadPrimary(t *testing.T) {
+	f := &failover{in: schemas.FailoverInput{Failed: "a"}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.ExecuteWorkflow(func(ctx workflow.Context) ([][]string, error) {
+		f.ctx = ctx
+		return [][]string{f.syncStandbys([]string{"a"}), f.syncStandbys([]string{"a", "c"})}, nil
+	})
+	var got [][]string
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got[0]) != 0 || len(got[1]) != 2 {
+		t.Errorf("sync standbys = %v: want none when only the failed primary is left, every other node otherwise", got)
+	}
+}

@@ -177,7 +177,7 @@ func (f *failover) run(res *schemas.FailoverResult) (schemas.FailoverResult, err
 	others := f.otherNodes(choice.Node)
 	var promoted schemas.PromoteResult
 	if err := workflow.ExecuteActivity(f.regional(choice.Region), nodes.Promote, schemas.PromoteInput{
-		Cluster: f.in.Cluster, Node: choice.Node, Epoch: epoch, SyncStandbys: others,
+		Cluster: f.in.Cluster, Node: choice.Node, Epoch: epoch, SyncStandbys: f.syncStandbys(others),
 	}).Get(ctx, &promoted); err != nil {
 		return *res, wrap(err, "promote "+choice.Node)
 	}
@@ -344,6 +344,23 @@ func (f *failover) choose() (schemas.CandidateChoice, error) {
 
 // otherNodes lists the PostgreSQL nodes other than the candidate: the new
 // primary's standbys, any one of which must acknowledge each commit.
+// syncStandbys is who the new primary waits for: any one of the other
+// nodes, so a commit is on two nodes whichever replica answers. From
+// version 1 on, when the only other node is the failed primary (a cluster
+// of two), none: no standby could acknowledge a commit until it rejoins,
+// and a primary that cannot commit is no failover. Like Patroni's
+// non-strict synchronous mode, availability comes first when no standby
+// is left; the rejoined node streams asynchronously.
+func (f *failover) syncStandbys(others []string) []string {
+	if workflow.GetVersion(f.ctx, "failover-sync-without-failed", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return others
+	}
+	if len(others) == 1 && others[0] == f.in.Failed {
+		return nil
+	}
+	return others
+}
+
 func (f *failover) otherNodes(candidate string) []string {
 	var out []string
 	for _, r := range f.topo.Regions {

@@ -62,15 +62,20 @@ func (s *Stack) prepareArchiving(u pgUser) error {
 	return nil
 }
 
-// archiveArgs are the postgres command-line settings that turn archiving on.
-// They are given at every start rather than written into postgresql.conf,
-// so a data directory made by an older stack archives too.
+// archiveArgs are the postgres command-line settings that turn archiving on,
+// and let a standby fetch from the archive the WAL its upstream no longer
+// keeps (after failovers a replication slot may be gone or behind), as
+// Patroni does with pgBackRest. They are given at every start rather than
+// written into postgresql.conf, so a data directory made by an older stack
+// archives too; workers restart nodes with the same options.
 func (s *Stack) archiveArgs() []string {
-	cmd := strings.Join([]string{s.sharedBin(), "wal-push", "--topology", s.sharedTopology(), "%p"}, " ")
+	push := strings.Join([]string{s.sharedBin(), "wal-push", "--topology", s.sharedTopology(), "%p"}, " ")
+	fetch := strings.Join([]string{s.sharedBin(), "wal-fetch", "--topology", s.sharedTopology(), "%f", "%p"}, " ")
 	return []string{
 		"-c", "archive_mode=on",
-		"-c", "archive_command=" + cmd,
+		"-c", "archive_command=" + push,
 		"-c", "archive_timeout=" + ArchiveTimeout,
+		"-c", "restore_command=" + fetch,
 	}
 }
 

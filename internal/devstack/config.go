@@ -43,8 +43,8 @@ const (
 	S3BPort = 19001 // replica store, bucket lifeboat-dev-b
 )
 
-// DrillPort is the first port of drills' scratch servers (a failover drill
-// uses the next one too).
+// DrillPort is the first port of drills' scratch servers: a restore drill
+// uses it, a failover drill's primary and replica the next two.
 const DrillPort = 15700
 
 // CodecServerPort is the payload codec server's, which the Web UI calls.
