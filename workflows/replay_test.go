@@ -13,10 +13,13 @@ import (
 )
 
 // recordedIDs are the workflow IDs of recorded runs whose workflow reads
-// its own ID (a FileSync not run as filesync/<cluster> hands over): they
+// its own ID (a FileSync not run as filesync/<cluster> hands over, a
+// DRDrill names its children after it): they
 // are replayed under it. The others replay under the replayer's default.
 var recordedIDs = map[string]string{
 	"filesync.json": schemas.FileSyncWorkflowID("dev"),
+	// A drill names its children after its own ID.
+	"drill-full.json": "test-drill-full/1795949515367172645",
 }
 
 // TestReplay_RecordedHistories replays every history recorded from the real
