@@ -14,10 +14,12 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
@@ -105,12 +107,14 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 		Recipients: recipients, Level: b.Level, Concurrency: b.Concurrency,
 	})
 	stopBeat()
-	waitErr := cmd.Wait()
-	if waitErr != nil {
-		return schemas.BackupDatabaseResult{}, fmt.Errorf("pg_basebackup of %s: %w: %s", node.Name, waitErr, lastLines(stderr.Bytes(), 5))
-	}
 	if upErr != nil {
-		return schemas.BackupDatabaseResult{}, fmt.Errorf("upload %s to %s: %w", m.Object, store, upErr)
+		// pg_basebackup would block on a pipe no one reads any more.
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return schemas.BackupDatabaseResult{}, storeFull(fmt.Errorf("upload %s to %s: %w", m.Object, store, upErr))
+	}
+	if waitErr := cmd.Wait(); waitErr != nil {
+		return schemas.BackupDatabaseResult{}, fmt.Errorf("pg_basebackup of %s: %w: %s", node.Name, waitErr, lastLines(stderr.Bytes(), 5))
 	}
 	if err := parseBaseBackupLog(stderr.Bytes(), &m); err != nil {
 		return schemas.BackupDatabaseResult{}, err
@@ -321,6 +325,17 @@ func (b *Backup) startOver(ctx context.Context, store objstore.Store, object str
 		zap.Int32("attempt", activity.GetInfo(ctx).Attempt), zap.Int64("earlier_attempt_bytes", last.BytesDone),
 		zap.Int("leftover_uploads_removed", swept))
 	return nil
+}
+
+// storeFull makes an upload that ran out of space a non-retryable StoreFull
+// error: a retry streams the same backup into the same full disk. Other
+// errors are returned as they are.
+func storeFull(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(
+		err.Error()+": the store is full; free space in it (retention, a larger volume) and back up again", schemas.ErrStoreFull, err)
 }
 
 // heartbeat reports the upload's progress until the returned function is

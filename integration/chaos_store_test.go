@@ -367,3 +367,82 @@ func TestChaosBackupWorkerDeath(t *testing.T) {
 	row.Detail = fmt.Sprintf("worker-%s SIGKILLed with a part in flight (heartbeat at %d MB); attempt %d started over, swept the dead upload; 1 manifest + 1 data object in each store, 0 leftover uploads, sums verified",
 		region, progress.BytesDone>>20, attempt)
 }
+
+// TestChaosStoreDiskFull streams a database backup, through the backup's
+// own upload activity, into a filesystem store on a 4 MiB tmpfs the test
+// mounts (the stack's workers serve only the stack's stores, so the
+// activity runs in this process with a copy of the topology that names
+// the small store). The upload must fail on the full disk with a
+// non-retryable StoreFull error that says what to do, release its WAL
+// slot, and leave the store empty: no manifest, no
+// temporary file; the workflow's clean-up (DeleteBackup) then finds
+// nothing to remove.
+func TestChaosStoreDiskFull(t *testing.T) {
+	row := chaosRow{Scenario: "disk full on the store", LostWrites: -1}
+	recordChaos(t, &row)
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts a tmpfs: run it as root (the CI and the local stack do)")
+	}
+	dir := filepath.Join(t.TempDir(), "store")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "lifeboat-chaos", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+
+	topo := *stackTopology(t)
+	topo.Backup.Store = schemas.Store{Type: schemas.StoreLocal, Path: dir}
+	topo.Backup.Replica = nil
+	clients := &activities.Clients{Topology: &topo, Secrets: stackSecrets()}
+	t.Cleanup(clients.Close)
+	b := &activities.Backup{Topology: &topo, Clients: clients, PGBinDir: devstack.PostgresBinDir}
+	id := schemas.UniqueBackupID(time.Now().UTC(), schemas.BackupDatabase, fmt.Sprint(time.Now().UnixNano()))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := b.BackupDatabase(ctx, schemas.BackupDatabaseInput{Cluster: "dev", ID: id, Source: pgA2})
+	took := time.Since(start)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != schemas.ErrStoreFull || !appErr.NonRetryable() {
+		t.Fatalf("err = %v, want a non-retryable %s error", err, schemas.ErrStoreFull)
+	}
+	requireSaid(t, err.Error(), dir, "no space left on device", "free space")
+	t.Logf("after %s the operator reads: %v", took.Round(time.Millisecond), err)
+
+	leftovers := func() []string {
+		var found []string
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				found = append(found, strings.TrimPrefix(p, dir+"/"))
+			}
+			return nil
+		})
+		return found
+	}
+	if left := leftovers(); len(left) > 0 {
+		t.Errorf("the failed upload left %v in the store", left)
+	}
+	if _, err := b.DeleteBackup(ctx, schemas.DeleteBackupInput{Cluster: "dev", ID: id}); err != nil {
+		t.Errorf("the clean-up of the failed backup: %v", err)
+	}
+	// The backup's temporary slot goes with its session, a moment after.
+	slot := "lifeboat_" + strings.ToLower(strings.NewReplacer("-", "_").Replace(id))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		n := strings.TrimSpace(psql(t, devstack.PGA2Port, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '"+slot+"'"))
+		if n == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the backup's slot %s is still on %s 10 s after the upload failed", slot, pgA2)
+			break
+		}
+	}
+	row.Recovered = took
+	row.Detail = fmt.Sprintf("4 MiB tmpfs store filled: StoreFull, non-retryable, after %s; no manifest, no temporary file, WAL slot released", took.Round(100*time.Millisecond))
+}

@@ -47,6 +47,8 @@ const (
 	ErrNoSuchBackup = "NoSuchBackup"
 	// ErrTargetNotEmpty marks a restore into a directory that holds files.
 	ErrTargetNotEmpty = "TargetNotEmpty"
+	// ErrStoreFull marks an upload the store had no space for.
+	ErrStoreFull = "StoreFull"
 )
 
 // Default intervals of the backup schedules `lifeboat schedules apply` keeps.
