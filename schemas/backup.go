@@ -240,3 +240,15 @@ type BackupConfigInput struct {
 type BackupConfigResult struct {
 	Manifest Manifest `json:"manifest"`
 }
+
+// ProbeSourcesInput asks for the state of every PostgreSQL node of a
+// cluster, to choose a backup's source.
+type ProbeSourcesInput struct {
+	Cluster string `json:"cluster"`
+}
+
+// ProbeSourcesResult is each region's PostgreSQL nodes as one worker saw
+// them.
+type ProbeSourcesResult struct {
+	Regions []ProbeRegionResult `json:"regions"`
+}

@@ -52,7 +52,7 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 		return backupInParts(ctx, in, topo, start)
 	}
 
-	health := Summarize(topo, probeCluster(ctx, topo))
+	health := Summarize(topo, probeSources(ctx, topo))
 	source, err := ChooseBackupSource(topo, health, in.Source)
 	if err != nil {
 		return schemas.BackupResult{}, err
@@ -107,6 +107,28 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	logger.Info("backup done", "backup_id", id, "stored_bytes", data.Manifest.StoredSize)
 	startRetention(ctx, in.Cluster)
 	return schemas.BackupResult{Manifest: data.Manifest, Seconds: workflow.Now(ctx).Sub(start).Seconds()}, nil
+}
+
+// probeSources reads the state of the PostgreSQL nodes to choose a
+// backup's source. From version 1 on a local activity probes just them
+// from this worker, which saves the two regions' probes their task queue
+// round trips and Redis, Sentinel and store checks; a failed local probe
+// falls back to the regions' probes.
+func probeSources(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRegionResult {
+	if workflow.GetVersion(ctx, "backup-probe-sources", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return probeCluster(ctx, topo)
+	}
+	var b *activities.Backup
+	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		ScheduleToCloseTimeout: 30 * time.Second, StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: nonRetryable},
+	})
+	var res schemas.ProbeSourcesResult
+	if err := workflow.ExecuteLocalActivity(lctx, b.ProbeSources, schemas.ProbeSourcesInput{Cluster: topo.Cluster}).Get(ctx, &res); err != nil {
+		workflow.GetLogger(ctx).Warn("local probe of the PostgreSQL nodes failed; probing each region", "error", err)
+		return probeCluster(ctx, topo)
+	}
+	return res.Regions
 }
 
 // nonRetryable are the error types no retry can fix.

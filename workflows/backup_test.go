@@ -23,6 +23,8 @@ func newBackupEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: twoRegions()}, nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-a"}).Return(healthyRegionA(), nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-b"}).Return(healthyRegionB(), nil)
+	env.OnActivity("ProbeSources", mock.Anything, schemas.ProbeSourcesInput{Cluster: "dev"}).
+		Return(schemas.ProbeSourcesResult{Regions: []schemas.ProbeRegionResult{healthyRegionA(), healthyRegionB()}}, nil)
 	return env
 }
 
@@ -56,6 +58,9 @@ func TestBackup_StreamsFromTheSyncReplicaAndWritesTheManifestLast(t *testing.T) 
 	if !retained {
 		t.Error("retention did not run after the backup")
 	}
+	// The source is chosen from one local probe of the PostgreSQL nodes.
+	env.AssertCalled(t, "ProbeSources", mock.Anything, schemas.ProbeSourcesInput{Cluster: "dev"})
+	env.AssertNotCalled(t, "ProbeRegion", mock.Anything, mock.Anything)
 	var got schemas.BackupResult
 	if err := env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
