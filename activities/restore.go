@@ -544,7 +544,8 @@ func (r *Restore) waitPromoted(ctx context.Context, dataDir string, port int, lo
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("recovery did not end: %w (last: %v)", ctx.Err(), lastErr)
-		case <-time.After(250 * time.Millisecond):
+		// Often: the achieved RTO ends when the server is seen promoted.
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -34,7 +34,14 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 	start := workflow.Now(ctx)
 	steps := stepClock{ctx: ctx, last: start}
 
-	topo, err := describeCluster(ctx, in.Cluster)
+	// Version 1 looks up the topology and the backup as local activities:
+	// every task queue round trip before the download is RTO.
+	fast := workflow.GetVersion(ctx, "restore-local-steps", workflow.DefaultVersion, 1) == 1
+	describe := describeCluster
+	if fast {
+		describe = describeClusterLocal
+	}
+	topo, err := describe(ctx, in.Cluster)
 	if err != nil {
 		return schemas.RestoreResult{}, err
 	}
@@ -51,11 +58,19 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 
 	var r *activities.Restore
 	var found schemas.FindBackupResult
-	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
-	gctx = withNonRetryable(gctx, restoreNonRetryable)
-	if err := workflow.ExecuteActivity(gctx, r.FindBackup, schemas.FindBackupInput{
-		Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until, Store: in.Store,
-	}).Get(ctx, &found); err != nil {
+	find := schemas.FindBackupInput{Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until, Store: in.Store}
+	var finding workflow.Future
+	if fast {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			ScheduleToCloseTimeout: 5 * time.Minute, StartToCloseTimeout: 2 * time.Minute,
+			RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, MaximumAttempts: 5, NonRetryableErrorTypes: restoreNonRetryable},
+		})
+		finding = workflow.ExecuteLocalActivity(lctx, r.FindBackup, find)
+	} else {
+		gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+		finding = workflow.ExecuteActivity(withNonRetryable(gctx, restoreNonRetryable), r.FindBackup, find)
+	}
+	if err := finding.Get(ctx, &found); err != nil {
 		return schemas.RestoreResult{}, wrap(err, "find backup")
 	}
 	m := found.Manifest
