@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,7 +56,19 @@ func TestChaosFailoverWorkerDeath(t *testing.T) {
 				t.Fatalf("put the stack back before the next round: %v", err)
 			}
 		}
-		r := h.failoverKillingWorker(ctx, c, w, i+1, step)
+		var killed killedWorker
+		next := h.routingEpoch(ctx) + 1
+		r := h.failoverWithFault(ctx, c, w, i+1, step, "the failover's worker dies", func(run client.WorkflowRun) string {
+			killed = h.killWorkerAfter(ctx, c, run, step, next)
+			if err := stack.StartWorker(ctx, killed.region); err != nil {
+				t.Fatalf("start the worker of %s again: %v", killed.region, err)
+			}
+			t.Logf("worker-%s started again", killed.region)
+			return fmt.Sprintf("worker-%s killed with %s done", killed.region, strings.Join(killed.seen, "+"))
+		})
+		if others := workflowTaskWorkers(ctx, t, c, r.run, killed.identity, killed.at); len(others) > 0 {
+			r.detail += ", finished by " + strings.Join(others, ", ")
+		}
 		row.LostWrites += r.lost
 		row.Recovered = max(row.Recovered, r.recovered)
 		done = append(done, fmt.Sprintf("%s: %s", step, r.detail))
@@ -74,16 +87,18 @@ const (
 	stepPublish = "publish"
 )
 
-type workerDeathRound struct {
+type faultRound struct {
+	run       client.WorkflowRun
 	lost      int
 	recovered time.Duration
 	detail    string
 }
 
-// failoverKillingWorker kills pg-a1, starts a Failover as the monitor
-// would, SIGKILLs the worker running its workflow once step has completed,
-// starts that worker again and checks the outcome.
-func (h *ha) failoverKillingWorker(ctx context.Context, c client.Client, w *failbench.Writer, round int, step string) workerDeathRound {
+// failoverWithFault kills pg-a1, starts a Failover as the monitor would,
+// lets fault break something while it runs (fault says what it did), and
+// checks the outcome: exactly one promotion, the epoch one higher, no
+// acknowledged write of the round lost.
+func (h *ha) failoverWithFault(ctx context.Context, c client.Client, w *failbench.Writer, round int, step, what string, fault func(client.WorkflowRun) string) faultRound {
 	t := h.t
 	t.Helper()
 	cluster := h.topo.Cluster
@@ -91,7 +106,7 @@ func (h *ha) failoverKillingWorker(ctx context.Context, c client.Client, w *fail
 	if err != nil || !before.Found || before.Record.Primary != pgA1 {
 		t.Fatalf("routing record before the round: %+v, %v; want pg-a1 primary", before.Record, err)
 	}
-	timeline := h.timeline(ctx, pgA1)
+	timeline := h.currentTimeline(ctx, pgA1)
 	if err := w.Round(ctx, round, 10*time.Second); err != nil {
 		t.Fatalf("the writer does not write before the kill: %v", err)
 	}
@@ -106,30 +121,24 @@ func (h *ha) failoverKillingWorker(ctx context.Context, c client.Client, w *fail
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue},
 		schemas.FailoverWorkflow, schemas.FailoverInput{
 			Cluster: cluster, Failed: pgA1, Epoch: before.Record.Epoch, LastPrimaryLSN: lsn, Synchronous: []string{pgA2},
-			Reason: "reliability suite: the failover's worker dies after " + step,
+			Reason: "reliability suite: " + what + " after " + step,
 		})
 	if err != nil {
 		t.Fatal(err)
 	}
-	killed := h.killWorkerAfter(ctx, c, run, step, before.Record.Epoch+1)
-	region := killed.region
-	if err := stack.StartWorker(ctx, region); err != nil {
-		t.Fatalf("start the worker of %s again: %v", region, err)
-	}
-	t.Logf("worker-%s started again", region)
+	did := fault(run)
 
 	var res schemas.FailoverResult
 	wctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	if err := run.Get(wctx, &res); err != nil {
-		t.Fatalf("failover %s after the worker's death: %v", id, err)
+		t.Fatalf("failover %s after the fault (%s): %v", id, did, err)
 	}
 	first, err := w.FirstAckAfter(ctx, round, pgA1, killedPrimary, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("failover %s: promoted %s at epoch %d in %s; worker killed %s after the primary",
-		id, res.Promoted, res.Epoch, res.Took.Round(time.Millisecond), killed.at.Sub(killedPrimary).Round(time.Millisecond))
+	t.Logf("failover %s: promoted %s at epoch %d in %s", id, res.Promoted, res.Epoch, res.Took.Round(time.Millisecond))
 
 	// Exactly one promotion: one epoch, one new timeline, one primary, one
 	// Promote that completed.
@@ -150,8 +159,11 @@ func (h *ha) failoverKillingWorker(ctx context.Context, c client.Client, w *fail
 	if len(primaries) != 1 || primaries[0] != res.Promoted {
 		t.Errorf("primaries after the failover: %v, want only %s", primaries, res.Promoted)
 	}
-	if tl := h.timeline(ctx, res.Promoted); tl != timeline+1 {
-		t.Errorf("%s is on timeline %d, want %d: one promotion", res.Promoted, tl, timeline+1)
+	// The new timeline's number is one past the highest the archive
+	// knows, so it is its parent that tells: pg-a1's.
+	tl := h.currentTimeline(ctx, res.Promoted)
+	if parent := h.parentTimeline(res.Promoted, tl); parent != timeline {
+		t.Errorf("%s is on timeline %d, forked from %d; want it forked from pg-a1's %d: one promotion", res.Promoted, tl, parent, timeline)
 	}
 	if n := countCompleted(ctx, t, c, run, "Promote"); n != 1 {
 		t.Errorf("%d Promote activities completed, want 1", n)
@@ -163,13 +175,9 @@ func (h *ha) failoverKillingWorker(ctx context.Context, c client.Client, w *fail
 	if lost != 0 {
 		t.Errorf("%d of %d acknowledged writes lost", lost, w.Acked(round))
 	}
-	finisher := "worker-" + region + " restarted"
-	if other := workflowTaskWorkers(ctx, t, c, run, killed.identity, killed.at); len(other) > 0 {
-		finisher = strings.Join(other, ", ")
-	}
-	return workerDeathRound{
-		lost: lost, recovered: first.Sub(killedPrimary),
-		detail: fmt.Sprintf("worker-%s killed with %s done, finished by %s in %s", region, strings.Join(killed.seen, "+"), finisher, res.Took.Round(100*time.Millisecond)),
+	return faultRound{
+		run: run, lost: lost, recovered: first.Sub(killedPrimary),
+		detail: fmt.Sprintf("%s, in %s", did, res.Took.Round(100*time.Millisecond)),
 	}
 }
 
@@ -180,10 +188,37 @@ type killedWorker struct {
 	seen             []string // the steps done when it was killed
 }
 
-// killWorkerAfter watches the failover's history (and, for the publish
-// step, the routing record) and SIGKILLs the stack worker whose identity
-// took the workflow's last task once step is done.
+// killWorkerAfter waits for step and SIGKILLs the stack worker whose
+// identity took the workflow's last task.
 func (h *ha) killWorkerAfter(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) killedWorker {
+	t := h.t
+	t.Helper()
+	identity, seen := h.waitStep(ctx, c, run, step, epoch)
+	pid, _ := strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
+	region := ""
+	for _, p := range stack.Running() {
+		if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
+			region = strings.TrimPrefix(p.Name, "worker-")
+		}
+	}
+	if region == "" {
+		t.Fatalf("the failover's last workflow task was taken by %q, not a worker of the stack", identity)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill worker-%s (pid %d): %v", region, pid, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); processLive(pid) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("killed worker-%s (pid %d) running the failover, with %v done", region, pid, seen)
+	return killedWorker{region: region, identity: identity, at: time.Now(), seen: seen}
+}
+
+// waitStep watches the failover's history (and, for the publish step, the
+// routing record, which names the new primary at epoch) until step is
+// done, and returns the identity that took the workflow's last task and
+// the steps done.
+func (h *ha) waitStep(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) (string, []string) {
 	t := h.t
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -216,31 +251,13 @@ func (h *ha) killWorkerAfter(ctx context.Context, c client.Client, run client.Wo
 				seen = append(seen, stepPublish)
 			}
 		}
-		if !slices.Contains(seen, step) || identity == "" {
-			time.Sleep(20 * time.Millisecond)
-			continue
+		if slices.Contains(seen, step) && identity != "" {
+			return identity, seen
 		}
-		pid, _ := strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
-		region := ""
-		for _, p := range stack.Running() {
-			if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
-				region = strings.TrimPrefix(p.Name, "worker-")
-			}
-		}
-		if region == "" {
-			t.Fatalf("the failover's last workflow task was taken by %q, not a worker of the stack", identity)
-		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatalf("kill worker-%s (pid %d): %v", region, pid, err)
-		}
-		for deadline := time.Now().Add(10 * time.Second); processLive(pid) && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
-		t.Logf("killed worker-%s (pid %d) running the failover, with %v done", region, pid, seen)
-		return killedWorker{region: region, identity: identity, at: time.Now(), seen: seen}
+		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("the failover did not reach %s within 2 minutes", step)
-	return killedWorker{}
+	return "", nil
 }
 
 // history returns every event of run so far.
@@ -323,4 +340,37 @@ func restartWorkers(ctx context.Context, t *testing.T) {
 		}
 	}
 	t.Log("restarted the stack's workers from bin/")
+}
+
+// currentTimeline returns the timeline a primary writes on.
+func (h *ha) currentTimeline(ctx context.Context, name string) int64 {
+	h.t.Helper()
+	var file string
+	if err := h.conn(ctx, name).QueryRow(ctx, `SELECT pg_walfile_name(pg_current_wal_lsn())`).Scan(&file); err != nil {
+		h.t.Fatal(err)
+	}
+	tli, err := strconv.ParseInt(file[:8], 16, 64)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tli
+}
+
+// parentTimeline returns the timeline that timeline tli of node name
+// forked from, from the history file in its data directory.
+func (h *ha) parentTimeline(name string, tli int64) int64 {
+	h.t.Helper()
+	b, err := os.ReadFile(filepath.Join(h.node(name).DataDir, "pg_wal", fmt.Sprintf("%08X.history", tli)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var parent int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			if p, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				parent = p
+			}
+		}
+	}
+	return parent
 }

@@ -225,18 +225,7 @@ func (h *ha) waitHealthy(ctx context.Context, d time.Duration) error {
 func (h *ha) takeStack() {
 	t := h.t
 	t.Helper()
-	lock, err := os.OpenFile(filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the stack's lock is held by another lifeboat-dev for over a minute")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Cleanup(func() { lock.Close() })
+	h.lockStack()
 	h.pauseMonitor()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -254,6 +243,25 @@ func (h *ha) takeStack() {
 		}
 		t.Logf("stack back in its usual roles after %s", time.Since(start).Round(time.Millisecond))
 	})
+}
+
+// lockStack holds the stack's lock for the length of the test, so that
+// no `lifeboat-dev up` starts what the test stops.
+func (h *ha) lockStack() {
+	t := h.t
+	t.Helper()
+	lock, err := os.OpenFile(filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the stack's lock is held by another lifeboat-dev for over a minute")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Cleanup(func() { lock.Close() })
 }
 
 // pauseMonitor holds a pause of the dev cluster's HealthMonitor, if one

@@ -35,5 +35,11 @@ func (s *Stack) StartWorker(ctx context.Context, region string) error {
 // database file, and waits until it serves.
 func (s *Stack) StartTemporal(ctx context.Context) error {
 	s.upStart = time.Now()
+	if s.running("temporal", filepath.Join(s.cfg.BinDir, "temporal")) == 0 {
+		ports := []int{TemporalPort, TemporalUIPort, TemporalHTTPPort, TemporalMetricsPort}
+		if err := waitPortsFree(ctx, ports, 30*time.Second); err != nil {
+			return err
+		}
+	}
 	return s.upTemporal(ctx)
 }

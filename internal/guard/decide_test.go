@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -63,5 +64,35 @@ func TestObservation_AsksTheLocalNodeOnlyWhenTheDecisionDependsOnIt(t *testing.T
 		if got := tc.obs.needsLocal(); got != tc.want {
 			t.Errorf("needsLocal(%+v) = %v, want %v", tc.obs, got, tc.want)
 		}
+	}
+}
+
+// fakeNode answers as a node whose control file says what inRecovery
+// says, with a postmaster running or not.
+type fakeNode struct {
+	inRecovery, running bool
+}
+
+func (f fakeNode) InRecovery(context.Context) (bool, error) { return f.inRecovery, nil }
+func (f fakeNode) Running(context.Context) (bool, error)    { return f.running, nil }
+func (f fakeNode) Fence(context.Context) (string, error)    { return "", nil }
+
+func TestObserveLocal_AStoppedFormerPrimaryIsNotFenced(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		node      fakeNode
+		wantFence bool
+	}{
+		{"stopped, control file in production", fakeNode{inRecovery: false, running: false}, false},
+		{"running primary", fakeNode{inRecovery: false, running: true}, true},
+		{"running standby", fakeNode{inRecovery: true, running: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obs := Observation{Reachable: true, Record: RecordOther, Epoch: 7, Primary: "b", SinceRenewal: -1}
+			observeLocal(context.Background(), tc.node, time.Second, &obs)
+			if got := Decide(obs, 10*time.Second, 2*time.Second).Fence; got != tc.wantFence {
+				t.Errorf("fence = %v, want %v (observation %+v)", got, tc.wantFence, obs)
+			}
+		})
 	}
 }

@@ -160,17 +160,25 @@ func (g *Guard) observe(ctx context.Context, now time.Time) Observation {
 			zap.Duration("since_renewal", obs.SinceRenewal))
 	}
 	if obs.needsLocal() {
-		// A server that answers runs; only a silent one needs pg_ctl.
-		lctx, cancel := context.WithTimeout(ctx, g.Interval())
-		inRecovery, err := g.Local.InRecovery(lctx)
-		cancel()
-		obs.InRecoveryKnown, obs.InRecovery = err == nil, inRecovery
-		obs.Running = err == nil
-		if err != nil {
-			obs.Running, obs.RunningErr = g.Local.Running(ctx)
-		}
+		observeLocal(ctx, g.Local, g.Interval(), &obs)
 	}
 	return obs
+}
+
+// observeLocal asks the node whether it is a standby and, unless it is,
+// whether a postmaster runs: a stopped primary's control file still says
+// "in production", and fencing it (standby.signal) in the middle of a
+// rejoin's crash recovery would make that recovery fail.
+func observeLocal(ctx context.Context, local Node, timeout time.Duration, obs *Observation) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	inRecovery, err := local.InRecovery(lctx)
+	cancel()
+	obs.InRecoveryKnown, obs.InRecovery = err == nil, inRecovery
+	if err == nil && inRecovery {
+		obs.Running = true
+		return
+	}
+	obs.Running, obs.RunningErr = local.Running(ctx)
 }
 
 // checkScript reads the routing record and renews the node's lease when the
