@@ -58,7 +58,8 @@ func TestSchedule_ApplyIsIdempotentAndTheScheduleBacksUp(t *testing.T) {
 	configID := schemas.BackupScheduleID("dev", schemas.BackupConfig)
 	strayID := schemas.BackupSchedulePrefix("dev") + "test-stray"
 	syncID := schemas.FileSyncScheduleID("dev")
-	ids := []string{dbID, filesID, configID, syncID, strayID}
+	drillID := schemas.DrillScheduleID("dev")
+	ids := []string{dbID, filesID, configID, syncID, drillID, strayID}
 
 	// Schedules left by an interrupted run would make the first apply report
 	// "unchanged"; they are removed first, and again at the end, whatever
@@ -95,9 +96,9 @@ func TestSchedule_ApplyIsIdempotentAndTheScheduleBacksUp(t *testing.T) {
 	defer cancel()
 
 	got, out := applyDev(t, "--database-every", "1h")
-	requireOutcomes(t, got, out, map[string]string{dbID: "created", filesID: "created", configID: "created", syncID: "created"})
+	requireOutcomes(t, got, out, map[string]string{dbID: "created", filesID: "created", configID: "created", syncID: "created", drillID: "created"})
 	got, out = applyDev(t, "--database-every", "1h")
-	requireOutcomes(t, got, out, map[string]string{dbID: "unchanged", filesID: "unchanged", configID: "unchanged", syncID: "unchanged"})
+	requireOutcomes(t, got, out, map[string]string{dbID: "unchanged", filesID: "unchanged", configID: "unchanged", syncID: "unchanged", drillID: "unchanged"})
 
 	// A schedule under the cluster's prefix that apply does not want.
 	_, err := sc.Create(ctx, client.ScheduleOptions{
