@@ -79,3 +79,28 @@ func containsSeg(s []uint64, v uint64) bool {
 	}
 	return false
 }
+
+// FuzzParseTimelineHistory: any bytes parse or fail, and what parses is in
+// increasing order, as the chain walk assumes.
+func FuzzParseTimelineHistory(f *testing.F) {
+	f.Add([]byte("1\t0/5000000\tno recovery target specified\n2\t0/9000100\tx\n"))
+	f.Add([]byte("# c\n\n3 1/0 y"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := ParseTimelineHistory(b)
+		if err != nil {
+			return
+		}
+		for i := 1; i < len(h); i++ {
+			if h[i].Timeline <= h[i-1].Timeline || h[i].End < h[i-1].End {
+				t.Fatalf("out of order: %v", h)
+			}
+		}
+		c := WALChain{Timeline: 1, Newest: 1}
+		if len(h) > 0 {
+			c = WALChain{Timeline: h[0].Timeline, Newest: h[len(h)-1].Timeline + 1, History: h}
+		}
+		if _, err := c.FirstMissing([]ArchivedSegment{{Timeline: c.Newest, Segment: 3}}, nil); err != nil {
+			t.Fatalf("a chain from a parsed history: %v", err)
+		}
+	})
+}

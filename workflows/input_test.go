@@ -112,3 +112,19 @@ func TestRegister_EveryWorkflowFailsBadInputWithInvalidInput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeInput: any payload decodes or fails with InvalidInput, never
+// panics, for an input with nested and typed fields.
+func FuzzDecodeInput(f *testing.F) {
+	f.Add([]byte(`{"cluster":"dev","state":{"components":{}},"continue_after":3}`))
+	f.Add([]byte(`{"cluster": 5}`))
+	f.Add([]byte(`[`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var in schemas.MonitorInput
+		err := DecodeInput(jsonPayload(string(b)), &in)
+		var appErr *temporal.ApplicationError
+		if err != nil && (!errors.As(err, &appErr) || appErr.Type() != schemas.ErrInvalidInput || !appErr.NonRetryable()) {
+			t.Fatalf("%q: %v is not a non-retryable InvalidInput error", b, err)
+		}
+	})
+}
