@@ -249,7 +249,13 @@ type proxy struct {
 
 func startProxy(t *testing.T, target string) *proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startProxyOn(t, "127.0.0.1:0", target)
+}
+
+// startProxyOn is startProxy listening on the address listen.
+func startProxyOn(t *testing.T, listen, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
