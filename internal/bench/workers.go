@@ -26,10 +26,13 @@ var workerPorts = map[string]int{devstack.RegionA: 19111, devstack.RegionB: 1911
 
 // benchTopology is the stack's topology with a local store in storeDir:
 // same cluster name, nodes and secrets, so the workers back up the same
-// servers the stack's workers do.
+// servers the stack's workers do. It has no replica store: the benchmark
+// measures one backup into one store, as the raw pipeline writes one file,
+// and the bench's backups must not land in the stack's replica store.
 func benchTopology(stackTopo schemas.Topology, storeDir string) ([]byte, error) {
 	t := stackTopo
 	t.Backup.Store = schemas.Store{Type: schemas.StoreLocal, Path: storeDir}
+	t.Backup.Replica, t.Backup.ReplicaRegion = nil, ""
 	b, err := yaml.Marshal(t)
 	if err != nil {
 		return nil, fmt.Errorf("render bench topology: %w", err)
