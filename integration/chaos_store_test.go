@@ -203,25 +203,6 @@ func requireSaid(t *testing.T, msg string, parts ...string) {
 	}
 }
 
-// holdStackLock takes the stack's lock file for the rest of the test, as
-// the HA scenarios do, so that no failover test and no `lifeboat-dev up`
-// runs while this one kills a worker.
-func holdStackLock(t *testing.T) {
-	t.Helper()
-	lock, err := os.OpenFile(filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the stack's lock is held by another test or lifeboat-dev for over 5 minutes")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Cleanup(func() { lock.Close() })
-}
-
 // backupUploads counts the unfinished multipart uploads under one backup's
 // folder of an S3 store.
 func backupUploads(t *testing.T, st schemas.Store, id string) int {
@@ -249,7 +230,7 @@ func backupUploads(t *testing.T, st schemas.Store, id string) int {
 func TestChaosBackupWorkerDeath(t *testing.T) {
 	row := chaosRow{Scenario: "worker death mid-upload", LostWrites: -1}
 	recordChaos(t, &row)
-	holdStackLock(t)
+	(&ha{t: t}).lockStack()
 	topo := stackTopology(t)
 	c := temporalClient(t)
 	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
