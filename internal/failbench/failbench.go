@@ -388,7 +388,9 @@ func (r *run) round(ctx context.Context, n int, async bool) (float64, int, error
 	if logFile == "" {
 		logFile = filepath.Join(filepath.Dir(node.DataDir), old+".log")
 	}
-	if err := d.Start(ctx, logFile, opts, nil); err != nil {
+	// Its restore_command fetches from the store with the stack's keys.
+	env := []string{devstack.EnvS3AccessKey + "=" + r.env[devstack.EnvS3AccessKey], devstack.EnvS3SecretKey + "=" + r.env[devstack.EnvS3SecretKey]}
+	if err := d.Start(ctx, logFile, opts, env); err != nil {
 		return 0, 0, fmt.Errorf("restart %s: %w", old, err)
 	}
 	if _, err := r.waitStatus(ctx, settleTimeout, old+" rejoined and the cluster healthy", func(st schemas.MonitorState) bool {
