@@ -391,7 +391,9 @@ func untar(r io.Reader, dir string) (schemas.RestoreBaseResult, error) {
 				return res, err
 			}
 			n, err := io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
+			// The restored server syncs its whole data directory at start;
+			// writing back while the rest streams in leaves it little to wait for.
+			if cerr := startWriteback(f); err == nil {
 				err = cerr
 			}
 			if err != nil {
