@@ -36,13 +36,13 @@ status: build
 	$(BIN)/lifeboat-dev status
 
 test: deps build lint
-	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./...
+	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./...
 
 unit:
 	go test -count=1 $(GO_TEST_FLAGS) $$(go list ./... | grep -v /integration)
 
 integration: deps build
-	go test -count=1 -timeout 20m $(GO_TEST_FLAGS) ./integration/...
+	go test -count=1 -timeout 40m $(GO_TEST_FLAGS) ./integration/...
 
 lint: deps
 	@unformatted=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...)); \
