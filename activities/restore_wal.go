@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,17 +33,25 @@ func (r *Restore) checkWAL(ctx context.Context, m schemas.Manifest, until *time.
 		return err
 	}
 	arch := archived{}
-	if err := arch.list(ctx, a.Store, m.Cluster); err != nil {
-		return err
+	// A primary store that cannot be read is no gap: the restore reads
+	// from the replica then, and so is the archive checked there.
+	primaryErr := arch.list(ctx, a.Store, m.Cluster)
+	if primaryErr != nil && r.Topology.Backup.Replica == nil {
+		return primaryErr
 	}
-	missing, err := arch.firstMissing(ctx, r, a, m, start, until)
-	if err != nil || missing == "" || r.Topology.Backup.Replica == nil {
-		return err
+	missing := ""
+	if primaryErr == nil {
+		if missing, err = arch.firstMissing(ctx, r, a, m, start, until); err != nil || missing == "" || r.Topology.Backup.Replica == nil {
+			return err
+		}
 	}
 	if a.Replica, err = r.Clients.ReplicaStore(ctx); err != nil {
 		return err
 	}
 	if err := arch.list(ctx, a.Replica, m.Cluster); err != nil {
+		if primaryErr != nil {
+			return fmt.Errorf("neither store's WAL archive can be read: %w", errors.Join(primaryErr, err))
+		}
 		return fmt.Errorf("WAL segment %s is missing from %s, and the replica store cannot be read: %w", missing, a.Store, err)
 	}
 	if missing, err = arch.firstMissing(ctx, r, a, m, start, until); err != nil || missing == "" {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/runnerhub/lifeboat/internal/devstack"
+	"github.com/runnerhub/lifeboat/internal/failbench"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -32,10 +33,14 @@ func TestChaosLaggingReplica(t *testing.T) {
 	row := chaosRow{Scenario: "lagging replica, forced failover"}
 	recordChaos(t, &row)
 	h := newHA(t)
-	h.takeStack()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	c := temporalClient(t)
+	// The monitor refuses and escalates; on a fresh stack it is started here.
+	if err := failbench.EnsureMonitor(ctx, c, h.topo.Cluster); err != nil {
+		t.Fatal(err)
+	}
+	h.takeStack()
 	maxLag := h.topo.Targets.MaxLag()
 
 	// pg-b1 the only replica; pg-a1 commits without waiting for a standby.

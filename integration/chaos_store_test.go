@@ -231,6 +231,7 @@ func TestChaosBackupWorkerDeath(t *testing.T) {
 	row := chaosRow{Scenario: "worker death mid-upload", LostWrites: -1}
 	recordChaos(t, &row)
 	(&ha{t: t}).lockStack()
+	addIncompressibleData(t)
 	topo := stackTopology(t)
 	c := temporalClient(t)
 	opts, err := tclient.Options{Address: devstack.TemporalAddress, Namespace: devstack.Namespace, CodecKeys: stack.CodecKeys()}.ClientOptions()
@@ -426,4 +427,19 @@ func TestChaosStoreDiskFull(t *testing.T) {
 	}
 	row.Recovered = took
 	row.Detail = fmt.Sprintf("4 MiB tmpfs store filled: StoreFull, non-retryable, after %s; no manifest, no temporary file, WAL slot released", took.Round(100*time.Millisecond))
+}
+
+// addIncompressibleData gives the cluster a database of 96 MB of random
+// bytes for the length of the test, so a backup's upload runs for several
+// parts even on a fresh stack whose databases are nearly empty and
+// compress to little.
+func addIncompressibleData(t *testing.T) {
+	t.Helper()
+	psql(t, devstack.PGA1Port, `DROP DATABASE IF EXISTS chaos_blob`)
+	psql(t, devstack.PGA1Port, `CREATE DATABASE chaos_blob`)
+	t.Cleanup(func() { psql(t, devstack.PGA1Port, `DROP DATABASE IF EXISTS chaos_blob WITH (FORCE)`) })
+	psqlDB(t, devstack.PGA1Port, "chaos_blob", `CREATE EXTENSION pgcrypto;
+		CREATE TABLE blob (id int, data bytea);
+		ALTER TABLE blob ALTER COLUMN data SET STORAGE EXTERNAL;
+		INSERT INTO blob SELECT g, gen_random_bytes(1024) FROM generate_series(1, 98304) g`)
 }

@@ -389,8 +389,14 @@ func TestStack_DownStopsEverythingAndUpKeepsWorkflows(t *testing.T) {
 // psql runs SQL on a node of the stack as the lifeboat role.
 func psql(t *testing.T, port int, sql string) string {
 	t.Helper()
+	return psqlDB(t, port, "postgres", sql)
+}
+
+// psqlDB is psql in database db.
+func psqlDB(t *testing.T, port int, db, sql string) string {
+	t.Helper()
 	cmd := exec.Command("psql", "-X", "-q", "-t", "-v", "ON_ERROR_STOP=1",
-		fmt.Sprintf("postgres://lifeboat@127.0.0.1:%d/postgres?sslmode=disable", port), "-c", sql)
+		fmt.Sprintf("postgres://lifeboat@127.0.0.1:%d/%s?sslmode=disable", port, db), "-c", sql)
 	cmd.Env = append(os.Environ(), "PGPASSWORD="+envValue(stack.Env(), "LIFEBOAT_PG_PASSWORD"), "PGOPTIONS=-c client_min_messages=warning")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

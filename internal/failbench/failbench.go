@@ -261,6 +261,14 @@ func joinFloats(xs []float64) string {
 	return strings.Join(parts, ",")
 }
 
+// EnsureMonitor starts cluster's HealthMonitor if it does not run, and
+// waits until it knows a primary and reports the cluster healthy: a test
+// that needs the monitor (and the routing record it creates) on a fresh
+// stack starts it so.
+func EnsureMonitor(ctx context.Context, tc client.Client, cluster string) error {
+	return (&run{tc: tc, cluster: cluster}).ensureMonitor(ctx)
+}
+
 // ensureMonitor starts the cluster's HealthMonitor if it does not run, and
 // waits until it knows a primary and reports the cluster healthy.
 func (r *run) ensureMonitor(ctx context.Context) error {
