@@ -194,19 +194,7 @@ func (h *ha) killWorkerAfter(ctx context.Context, c client.Client, run client.Wo
 	t := h.t
 	t.Helper()
 	identity, seen := h.waitStep(ctx, c, run, step, epoch)
-	pid, _ := strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
-	region := ""
-	for _, p := range stack.Running() {
-		if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
-			region = strings.TrimPrefix(p.Name, "worker-")
-		}
-	}
-	if region == "" {
-		t.Fatalf("the failover's last workflow task was taken by %q, not a worker of the stack", identity)
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill worker-%s (pid %d): %v", region, pid, err)
-	}
+	region, pid := killStackWorker(t, identity, "the failover's last workflow task was taken by")
 	for deadline := time.Now().Add(10 * time.Second); processLive(pid) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -373,4 +361,24 @@ func (h *ha) parentTimeline(name string, tli int64) int64 {
 		}
 	}
 	return parent
+}
+
+// killStackWorker SIGKILLs the stack worker whose Temporal identity
+// (pid@host@) is identity and returns its region and pid; what says where
+// the identity came from, should it not be a worker of the stack.
+func killStackWorker(t *testing.T, identity, what string) (region string, pid int) {
+	t.Helper()
+	pid, _ = strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
+	for _, p := range stack.Running() {
+		if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
+			region = strings.TrimPrefix(p.Name, "worker-")
+		}
+	}
+	if region == "" {
+		t.Fatalf("%s %q, not a worker of the stack", what, identity)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill worker-%s (pid %d): %v", region, pid, err)
+	}
+	return region, pid
 }

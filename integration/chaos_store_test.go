@@ -11,9 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -276,19 +274,7 @@ func TestChaosBackupWorkerDeath(t *testing.T) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	pid, _ := strconv.Atoi(strings.SplitN(identity, "@", 2)[0])
-	region := ""
-	for _, p := range stack.Running() {
-		if p.PID == pid && strings.HasPrefix(p.Name, "worker-") {
-			region = strings.TrimPrefix(p.Name, "worker-")
-		}
-	}
-	if region == "" {
-		t.Fatalf("the upload runs on %q, not a worker of the stack", identity)
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	region, pid := killStackWorker(t, identity, "the upload runs on")
 	killed := time.Now()
 	for deadline := time.Now().Add(10 * time.Second); processLive(pid) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
