@@ -185,6 +185,18 @@ type Monitor struct {
 	// FailureThreshold is the number of consecutive failed checks that make a
 	// component failed (default 3).
 	FailureThreshold int `json:"failure_threshold,omitempty"`
+	// Postgres is the least-privileged login (a member of pg_monitor) that
+	// probes and the heartbeat reach every PostgreSQL node as, in place of
+	// the user and password of the node's DSN. Promotion, fencing, rejoin,
+	// backups, restores and drills always use the DSN's. Absent, probes use
+	// the DSN's too.
+	Postgres *PostgresLogin `json:"postgres,omitempty"`
+}
+
+// PostgresLogin is a PostgreSQL role and where its password lives.
+type PostgresLogin struct {
+	User     string  `json:"user"`
+	Password *Secret `json:"password,omitempty"`
 }
 
 // Defaults of the monitor.
@@ -306,10 +318,7 @@ func (f Failover) SentinelWindowOrDefault() time.Duration {
 }
 
 // ReplicationAuth is the role and password replicas connect with.
-type ReplicationAuth struct {
-	User     string  `json:"user"`
-	Password *Secret `json:"password,omitempty"`
-}
+type ReplicationAuth = PostgresLogin
 
 // PgBouncer is one pooler in front of the primary: its databases file is
 // rewritten and it is told to RELOAD through its admin console.

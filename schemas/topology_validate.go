@@ -31,6 +31,7 @@ func (t *Topology) problems() Problems {
 	ps = append(ps, t.checkBackup()...)
 	ps = append(ps, t.Targets.check("targets")...)
 	ps = append(ps, t.Monitor.check("monitor")...)
+	ps = append(ps, t.checkMonitorLogin()...)
 	ps = append(ps, t.checkFailover()...)
 	if t.Drill != nil {
 		ps = append(ps, t.Drill.check("drill")...)
@@ -353,7 +354,34 @@ func (m Monitor) check(at problemPath) Problems {
 	if m.FailureThreshold < 0 {
 		ps = append(ps, at.field("failure_threshold").problem("must be at least 1"))
 	}
+	if m.Postgres != nil {
+		if m.Postgres.User == "" {
+			ps = append(ps, at.field("postgres").field("user").problem(msgRequired))
+		}
+		ps = append(ps, checkSecret(at.field("postgres").field("password"), m.Postgres.Password)...)
+	}
 	return ps
+}
+
+// checkMonitorLogin refuses a monitor login that is the user of a node's
+// DSN: the probes would then run as the privileged role that promotes,
+// which the monitor login exists to avoid.
+func (t *Topology) checkMonitorLogin() Problems {
+	login := t.Monitor.Postgres
+	if login == nil || login.User == "" {
+		return nil
+	}
+	for i, r := range t.Regions {
+		for j, n := range r.Postgres {
+			params, err := parseDSN(n.DSN)
+			if err != nil || params["user"] != login.User {
+				continue
+			}
+			at := problemPath("monitor").field("postgres").field("user")
+			return Problems{at.problem(fmt.Sprintf("is the user of regions[%d].postgres[%d].dsn: the monitor needs a least-privileged role of its own", i, j))}
+		}
+	}
+	return nil
 }
 
 func checkCriticality(at problemPath, c string) Problems {
