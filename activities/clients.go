@@ -21,7 +21,7 @@ type Clients struct {
 	Secrets  Secrets
 
 	mu        sync.Mutex
-	pg        map[string]*pgxpool.Pool
+	pg        map[pgLogin]*pgxpool.Pool
 	redis     map[string]*redis.Client
 	sentinels map[string]*redis.SentinelClient
 	store     objstore.Store
@@ -43,35 +43,75 @@ func (c *Clients) Close() {
 	}
 }
 
-// Postgres returns the pool of a PostgreSQL node, connecting on first use.
+// pgLogin keys the pools: one per node and login, since a node is reached
+// both as its DSN's privileged user and as the monitor's role.
+type pgLogin struct {
+	node    string
+	monitor bool
+}
+
+// Postgres returns the pool of a PostgreSQL node as its DSN's user, the
+// privileged login that promotion, fencing, rejoin and backups need,
+// connecting on first use.
 func (c *Clients) Postgres(ctx context.Context, n schemas.PostgresNode) (*pgxpool.Pool, error) {
+	return c.pool(ctx, n, nil)
+}
+
+// PostgresMonitor returns the pool of a PostgreSQL node as the topology's
+// monitor login (monitor.postgres), the least-privileged role that probes
+// and the heartbeat read and write with. A topology without one gets the
+// Postgres pool.
+func (c *Clients) PostgresMonitor(ctx context.Context, n schemas.PostgresNode) (*pgxpool.Pool, error) {
+	return c.pool(ctx, n, c.MonitorLogin())
+}
+
+// MonitorLogin returns the topology's monitor login, or nil when probes
+// use the DSNs' own.
+func (c *Clients) MonitorLogin() *schemas.PostgresLogin {
+	if c.Topology == nil {
+		return nil
+	}
+	return c.Topology.Monitor.Postgres
+}
+
+// pool returns the pool of node n as login, or as the DSN's user when
+// login is nil.
+func (c *Clients) pool(ctx context.Context, n schemas.PostgresNode, login *schemas.PostgresLogin) (*pgxpool.Pool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if pool, ok := c.pg[n.Name]; ok {
+	key := pgLogin{node: n.Name, monitor: login != nil}
+	if pool, ok := c.pg[key]; ok {
 		return pool, nil
 	}
 	cfg, err := pgxpool.ParseConfig(n.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("parse dsn of %s: %w", n.Name, err)
 	}
-	pw, err := c.Secrets.Value(n.Password)
+	secret, app := n.Password, "lifeboat"
+	if login != nil {
+		// Whatever password ParseConfig found (a passfile entry) is the DSN
+		// user's: the monitor's comes from its own secret only.
+		cfg.ConnConfig.User, cfg.ConnConfig.Password = login.User, ""
+		secret, app = login.Password, "lifeboat-monitor"
+	}
+	pw, err := c.Secrets.Value(secret)
 	if err != nil {
-		return nil, fmt.Errorf("password of %s: %w", n.Name, err)
+		return nil, fmt.Errorf("password of %s as %s: %w", n.Name, cfg.ConnConfig.User, err)
 	}
 	if pw != "" {
 		cfg.ConnConfig.Password = pw
 	}
 	cfg.MaxConns = 2
 	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	cfg.ConnConfig.RuntimeParams["application_name"] = "lifeboat"
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", n.Name, err)
 	}
 	if c.pg == nil {
-		c.pg = map[string]*pgxpool.Pool{}
+		c.pg = map[pgLogin]*pgxpool.Pool{}
 	}
-	c.pg[n.Name] = pool
+	c.pg[key] = pool
 	return pool, nil
 }
 

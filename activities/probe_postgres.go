@@ -11,10 +11,11 @@ import (
 
 // probePostgres reads a node's role and replication position. A primary also
 // reports its standbys as pg_stat_replication sees them, which is the only
-// place that knows which standby is synchronous.
+// place that knows which standby is synchronous. It reads as the monitor
+// login: everything it reads is open to pg_monitor.
 func (p *Probe) probePostgres(ctx context.Context, n schemas.PostgresNode) schemas.NodeHealth {
 	h := schemas.NodeHealth{Name: n.Name, Kind: schemas.KindPostgres, Role: schemas.RoleUnknown}
-	pool, err := p.Clients.Postgres(ctx, n)
+	pool, err := p.Clients.PostgresMonitor(ctx, n)
 	if err != nil {
 		h.Error = err.Error()
 		return h
@@ -76,8 +77,9 @@ func probePrimary(ctx context.Context, conn *pgx.Conn, h *schemas.NodeHealth) er
 
 // walArchiveStatus reads the WAL segments waiting in archive_status (a
 // .ready file is written when a segment is finished, and renamed .done once
-// archive_command succeeds). It needs superuser or pg_monitor; failing to
-// read it is reported beside the node's health, not as its failure.
+// archive_command succeeds). It needs superuser or pg_monitor (the monitor
+// login's role); failing to read it is reported beside the node's health,
+// not as its failure.
 func walArchiveStatus(ctx context.Context, conn *pgx.Conn) *schemas.WALArchiveStatus {
 	var s schemas.WALArchiveStatus
 	err := conn.QueryRow(ctx, `
