@@ -29,6 +29,12 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
+// untar's write-behind buffers: 8 MiB, in chunks that keep write calls few.
+const (
+	untarChunks    = 8
+	untarChunkSize = 1 << 20
+)
+
 // Restore brings a database backup back as a running PostgreSQL server.
 type Restore struct {
 	Topology *schemas.Topology
@@ -355,15 +361,21 @@ func (r *Restore) sealError(ctx context.Context, store objstore.Store, m schemas
 }
 
 // untar writes a tar stream under dir, refusing entries that would land
-// outside it.
-func untar(r io.Reader, dir string) (schemas.RestoreBaseResult, error) {
-	var res schemas.RestoreBaseResult
+// outside it. The files are written behind the stream, by a goroutine of
+// their own.
+func untar(r io.Reader, dir string) (res schemas.RestoreBaseResult, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return res, err
 	}
 	defer root.Close()
 	tr := tar.NewReader(r)
+	w := newWriteBehind(untarChunks, untarChunkSize)
+	defer func() {
+		if werr := w.wait(); err == nil && werr != nil {
+			err = werr
+		}
+	}()
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -390,12 +402,7 @@ func untar(r io.Reader, dir string) (schemas.RestoreBaseResult, error) {
 			if err != nil {
 				return res, err
 			}
-			n, err := io.Copy(f, tr)
-			// The restored server syncs its whole data directory at start;
-			// writing back while the rest streams in leaves it little to wait for.
-			if cerr := startWriteback(f); err == nil {
-				err = cerr
-			}
+			n, err := w.copy(f, name, tr)
 			if err != nil {
 				return res, fmt.Errorf("write %s: %w", name, err)
 			}

@@ -75,6 +75,7 @@ func Open(src io.Reader, identities []age.Identity, want Sums) (*Reader, error) 
 		if r.dec != nil {
 			r.dec.Close()
 		}
+		r.plain.stop()
 		return nil, err
 	}
 	return r, nil
@@ -86,7 +87,7 @@ func newReader(src io.Reader, identities []age.Identity, want Sums) (*Reader, er
 	r := &Reader{
 		want:   want,
 		stored: &tallyReader{r: src, t: newTally()},
-		plain:  newTally(),
+		plain:  newTallyBehind(),
 	}
 	if len(identities) == 0 {
 		return r, ErrNoIdentities
@@ -162,6 +163,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 // Close releases the decoder's goroutines and buffers; it does not close src.
 func (r *Reader) Close() error {
 	r.dec.Close()
+	r.plain.stop()
 	if r.err == nil {
 		r.err = errors.New("read after close")
 	}
@@ -288,6 +290,7 @@ func (r *Reader) failure(err error) error {
 // want.StoredSHA256 is given.
 func Verify(src io.Reader, identities []age.Identity, want Sums) (Sums, error) {
 	r, err := newReader(src, identities, want)
+	defer r.plain.stop()
 	if err == nil {
 		buf := make([]byte, readBufSize)
 		for err == nil {
