@@ -82,6 +82,10 @@ const (
 	versitygwVersion = "v1.8.0"
 )
 
+// PGMonitor is the stack's least-privileged PostgreSQL role, a member of
+// pg_monitor, that the probes and the heartbeat log in as.
+const PGMonitor = "lifeboat_monitor"
+
 // TemporalAddress is the host:port of the Temporal frontend.
 var TemporalAddress = addr(TemporalPort)
 

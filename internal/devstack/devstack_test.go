@@ -232,6 +232,9 @@ func TestTopology_RoundTripsThroughYAML(t *testing.T) {
 	if got.Monitor.Interval() != time.Second || got.Monitor.Threshold() != 3 {
 		t.Errorf("monitor = %+v", got.Monitor)
 	}
+	if l := got.Monitor.Postgres; l == nil || l.User != PGMonitor || l.Password == nil || l.Password.File != "/r/.dev/secrets/"+secretMonitorPassword {
+		t.Errorf("monitor.postgres = %+v: the probes must log in as %s with the password file", l, PGMonitor)
+	}
 	if got.Redis == nil || got.Redis.MasterName != SentinelMaster {
 		t.Errorf("redis = %+v", got.Redis)
 	}
@@ -288,7 +291,7 @@ func TestEnsureSecrets_CreatesOnceWithMode0600(t *testing.T) {
 	if len(pw) != 32 {
 		t.Fatalf("pg password = %q", pw)
 	}
-	for _, name := range []string{secretPGPassword, secretReplPassword, secretS3AccessKey, secretS3SecretKey, secretAgeIdentity} {
+	for _, name := range []string{secretPGPassword, secretReplPassword, secretMonitorPassword, secretS3AccessKey, secretS3SecretKey, secretAgeIdentity} {
 		fi, err := os.Stat(s.secretPath(name))
 		if err != nil {
 			t.Fatal(err)

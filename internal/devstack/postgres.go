@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/runnerhub/lifeboat/activities"
 )
 
 // pgUser is the OS user PostgreSQL runs as.
@@ -291,7 +293,10 @@ func (s *Stack) upPostgres(ctx context.Context) error {
 	}
 
 	if s.established() {
-		return s.upEstablished(ctx, pw)
+		if err := s.upEstablished(ctx, pw); err != nil {
+			return err
+		}
+		return s.ensureMonitorRole(ctx, pw)
 	}
 	primary := pgNodes[0]
 	if err := s.initPrimary(ctx, u, primary, pw); err != nil {
@@ -330,7 +335,76 @@ func (s *Stack) upPostgres(ctx context.Context) error {
 	if err := errors.Join(all...); err != nil {
 		return err
 	}
-	return s.waitReplication(ctx, pw)
+	if err := s.waitReplication(ctx, pw); err != nil {
+		return err
+	}
+	return s.ensureMonitorRole(ctx, pw)
+}
+
+// ensureMonitorRole creates the monitor's least-privileged role on the
+// primary, or sets it again: a login with the stack's monitor password and
+// what activities.MonitorRoleSQL grants, nothing more. The replicas get it
+// by replication. When no single primary answers (a stack started while a
+// failover is under way) a role some node already knows is left as it is;
+// the probes would fail without one, so its absence is an error.
+func (s *Stack) ensureMonitorRole(ctx context.Context, password string) error {
+	monPW := s.readSecret(secretMonitorPassword)
+	if monPW == "" {
+		return errors.New("the monitor role's password is missing from .dev/secrets")
+	}
+	var primaries []pgNode
+	known := false
+	for _, n := range pgNodes {
+		conn, err := pgx.Connect(ctx, pgConnString(n.port, password))
+		if err != nil {
+			continue // a node left to the health monitor
+		}
+		var inRecovery, exists bool
+		err = conn.QueryRow(ctx, `SELECT pg_is_in_recovery(), EXISTS (SELECT FROM pg_roles WHERE rolname = $1)`, PGMonitor).
+			Scan(&inRecovery, &exists)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			continue
+		}
+		known = known || exists
+		if !inRecovery {
+			primaries = append(primaries, n)
+		}
+	}
+	if len(primaries) != 1 {
+		if known {
+			s.logf("%-12s %d primaries answer: the role %s is left as it is", "monitor role", len(primaries), PGMonitor)
+			return nil
+		}
+		return fmt.Errorf("create the role %s: %d primaries answer, want one", PGMonitor, len(primaries))
+	}
+	p := primaries[0]
+	conn, err := pgx.Connect(ctx, pgConnString(p.port, password))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	role := pgx.Identifier{PGMonitor}.Sanitize()
+	// Local commits: a synchronous standby that is down must not hang up.
+	stmts := []string{
+		`SET synchronous_commit = local`,
+		fmt.Sprintf(`DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '%s') THEN
+    CREATE ROLE %s;
+  END IF;
+END $$`, PGMonitor, role),
+		fmt.Sprintf(`ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%s'`, role, monPW),
+	}
+	stmts = append(stmts, activities.MonitorRoleSQL(PGMonitor, "postgres")...)
+	for _, q := range stmts {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			// The first line, and never the password one of them holds.
+			head, _, _ := strings.Cut(strings.SplitN(q, "\n", 2)[0], " PASSWORD")
+			return fmt.Errorf("role %s on %s: %s: %w", PGMonitor, p.name, head, err)
+		}
+	}
+	s.ready("monitor role", addr(p.port), PGMonitor+" (pg_monitor, lifeboat.heartbeat) on "+p.name)
+	return nil
 }
 
 // established reports whether every node has a data directory: a cluster

@@ -20,6 +20,10 @@ const (
 	secretAgeIdentity  = "age-identity.txt"
 )
 
+// secretMonitorPassword is the file of the monitor role's password. The
+// primary is given it at every up, so it takes no part in ownerStamp.
+const secretMonitorPassword = "pg-monitor-password"
+
 const (
 	alnum      = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -75,6 +79,7 @@ func (s *Stack) ensureSecrets() error {
 		secretS3SecretKey:  func() (string, error) { return randomString(40, alnum), nil },
 		secretAgeIdentity:  newAgeIdentityFile,
 	}
+	gen[secretMonitorPassword] = gen[secretReplPassword] // a password of the same kind
 	for name, g := range gen {
 		path := s.secretPath(name)
 		if _, err := os.Stat(path); err == nil {

@@ -115,6 +115,12 @@ func buildTopology(devDir, sharedDir, identity, recipient string) *schemas.Topol
 		Monitor: schemas.Monitor{
 			ProbeInterval:    schemas.Duration(time.Second),
 			FailureThreshold: 3,
+			// Probes and the heartbeat log in as the pg_monitor role
+			// (ensureMonitorRole), never as the superuser.
+			Postgres: &schemas.PostgresLogin{
+				User:     PGMonitor,
+				Password: &schemas.Secret{File: filepath.Join(devDir, "secrets", secretMonitorPassword)},
+			},
 		},
 		Failover: schemas.Failover{
 			Lease: schemas.Duration(schemas.DefaultLease),
