@@ -48,7 +48,7 @@ func stackLeakSecrets(t *testing.T) []leakSecret {
 		return strings.TrimSpace(string(b))
 	}
 	var out []leakSecret
-	for _, name := range []string{"pg-password", "pg-replicator-password", "s3-access-key", "s3-secret-key"} {
+	for _, name := range []string{"pg-password", "pg-replicator-password", "pg-monitor-password", "s3-access-key", "s3-secret-key"} {
 		out = append(out, leakSecret{name, []byte(read(name))})
 	}
 	ids := 0
