@@ -126,3 +126,18 @@ func configOf(p *pgxpool.Pool) map[string]string {
 	cc := p.Config().ConnConfig
 	return map[string]string{"user": cc.User, "password": cc.Password, "application_name": cc.RuntimeParams["application_name"], "host": cc.Host}
 }
+
+// The operators' copy of the role's setup must not drift from the stack's.
+func TestMonitorRoleSQL_IsTheSQLDeploymentsREADMEGives(t *testing.T) {
+	b, err := os.ReadFile("../deployments/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string { return strings.Join(strings.Fields(strings.ReplaceAll(s, `"`, "")), " ") }
+	doc := norm(string(b))
+	for _, stmt := range MonitorRoleSQL("lifeboat_monitor", "shop") {
+		if !strings.Contains(doc, norm(stmt)+";") {
+			t.Errorf("deployments/README.md lacks %q", norm(stmt))
+		}
+	}
+}
