@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -277,6 +278,7 @@ type buildInfo struct {
 
 // serve exposes /metrics, /version and /healthz; healthz is 200 only while
 // the workers poll (and, with --promote, once their build is current).
+// With LIFEBOAT_PPROF=1 it serves Go's CPU and heap profiles too.
 func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, info buildInfo) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) {
@@ -291,6 +293,12 @@ func serve(addr string, reg *prometheus.Registry, ready *atomic.Bool, info build
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if os.Getenv("LIFEBOAT_PPROF") == "1" {
+		// Profiles for whoever can reach the metrics port: off unless asked for.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics: %w", err)
