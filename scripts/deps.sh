@@ -38,6 +38,7 @@ install_tool() { # name module@version
 install_tool temporal github.com/temporalio/cli/cmd/temporal@v1.5.1
 install_tool versitygw github.com/versity/versitygw/cmd/versitygw@v1.8.0
 install_tool workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+install_tool govulncheck golang.org/x/vuln/cmd/govulncheck@v1.9.0 # make lint, offline (see VULNDB_VERSION)
 
 # The browser test's driver (e2e/package.json pins playwright-core; it uses
 # Debian's chromium, never a downloaded browser).
