@@ -29,8 +29,11 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// untar's write-behind buffers: 8 MiB, in chunks that keep write calls few.
+// untar's write-behind: three writers, so that creating a file or starting
+// its writeback, which can wait on the file system's journal, overlaps the
+// others' writes; 8 MiB of buffers, in chunks that keep write calls few.
 const (
+	untarWriters   = 3
 	untarChunks    = 8
 	untarChunkSize = 1 << 20
 )
@@ -370,7 +373,8 @@ func untar(r io.Reader, dir string) (res schemas.RestoreBaseResult, err error) {
 	}
 	defer root.Close()
 	tr := tar.NewReader(r)
-	w := newWriteBehind(untarChunks, untarChunkSize)
+	w := newWriteBehind(root, untarWriters, untarChunks, untarChunkSize)
+	made := map[string]bool{".": true} // directories known to exist
 	defer func() {
 		if werr := w.wait(); err == nil && werr != nil {
 			err = werr
@@ -394,15 +398,15 @@ func untar(r io.Reader, dir string) (res schemas.RestoreBaseResult, err error) {
 			if err := root.MkdirAll(name, mode|0o700); err != nil {
 				return res, err
 			}
+			made[name] = true
 		case tar.TypeReg:
-			if err := root.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-				return res, err
+			if dir := filepath.Dir(name); !made[dir] {
+				if err := root.MkdirAll(dir, 0o700); err != nil {
+					return res, err
+				}
+				made[dir] = true
 			}
-			f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
-			if err != nil {
-				return res, err
-			}
-			n, err := w.copy(f, name, tr)
+			n, err := w.create(name, mode, tr)
 			if err != nil {
 				return res, fmt.Errorf("write %s: %w", name, err)
 			}

@@ -3,62 +3,115 @@ package activities
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
 	"sync"
 )
 
-// writeBehind writes files from a goroutine of its own, so that the time
-// the disk takes overlaps the decrypting, decompressing and hashing of what
-// comes next in the stream. Memory is bounded by its chunks: the reader
-// waits for a free one.
+// writeBehind creates files under a root from goroutines of their own, so
+// that the time the disk takes (creating a file, writing it, starting its
+// writeback) overlaps the decrypting, decompressing and hashing of what
+// comes next in the stream. Each file is written whole by one writer, and
+// the writers take files in turn, so that one waiting on the file system
+// does not hold the others up. Memory is bounded by the chunks: the
+// reader waits for a free one.
 type writeBehind struct {
-	jobs chan writeJob
-	free chan []byte
-	done chan struct{}
+	root    *os.Root
+	writers []chan writeJob
+	next    int // the writer of the next file
+	free    chan []byte
+	wg      sync.WaitGroup
 
-	mu  sync.Mutex
-	err error // the first failure; later writes are skipped
+	mu   sync.Mutex
+	err  error               // the first failure; later work is skipped
+	dirs map[string]*os.Root // open directories, so a create resolves one name
 }
 
-// writeJob is one chunk of a file, or with no data the file's end.
+// writeJob is a file's start, one chunk of it, or its end.
 type writeJob struct {
-	f    *os.File
 	name string
+	mode fs.FileMode
 	data []byte
+	end  bool
 }
 
-// newWriteBehind starts the writer with chunks buffers of size bytes.
-func newWriteBehind(chunks, size int) *writeBehind {
+// newWriteBehind starts writers goroutines sharing chunks buffers of size
+// bytes, creating files under root.
+func newWriteBehind(root *os.Root, writers, chunks, size int) *writeBehind {
 	w := &writeBehind{
-		jobs: make(chan writeJob, chunks),
-		free: make(chan []byte, chunks),
-		done: make(chan struct{}),
+		root:    root,
+		writers: make([]chan writeJob, writers),
+		free:    make(chan []byte, chunks),
+		dirs:    map[string]*os.Root{},
 	}
 	for range chunks {
 		w.free <- make([]byte, size)
 	}
-	go w.run()
+	for i := range w.writers {
+		w.writers[i] = make(chan writeJob, chunks)
+		w.wg.Go(func() { w.run(w.writers[i]) })
+	}
 	return w
 }
 
-func (w *writeBehind) run() {
-	defer close(w.done)
-	for j := range w.jobs {
-		if j.data == nil {
-			// The restored server syncs its whole data directory at start;
-			// writing back while the rest streams in leaves it little to wait for.
-			if err := startWriteback(j.f); err != nil {
-				w.fail(fmt.Errorf("write %s: %w", j.name, err))
+// run writes the files of one writer, one after the other.
+func (w *writeBehind) run(jobs <-chan writeJob) {
+	var f *os.File
+	for j := range jobs {
+		switch {
+		case j.data != nil:
+			if f != nil && w.failure() == nil {
+				if _, err := f.Write(j.data); err != nil {
+					w.fail(fmt.Errorf("write %s: %w", j.name, err))
+				}
 			}
-			continue
-		}
-		if w.failure() == nil {
-			if _, err := j.f.Write(j.data); err != nil {
-				w.fail(fmt.Errorf("write %s: %w", j.name, err))
+			w.free <- j.data[:cap(j.data)]
+		case j.end:
+			if f != nil {
+				// The restored server syncs its whole data directory at
+				// start; writing back while the rest streams in leaves it
+				// little to wait for.
+				if err := startWriteback(f); err != nil {
+					w.fail(fmt.Errorf("write %s: %w", j.name, err))
+				}
+				f = nil
+			}
+		default:
+			var err error
+			if f, err = w.open(j.name, j.mode); err != nil {
+				w.fail(fmt.Errorf("create %s: %w", j.name, err))
 			}
 		}
-		w.free <- j.data[:cap(j.data)]
 	}
+}
+
+// open creates name, which must not exist, in its directory's handle.
+func (w *writeBehind) open(name string, mode fs.FileMode) (*os.File, error) {
+	dir, base := path.Split(name)
+	d := w.root
+	if dir != "" {
+		var err error
+		if d, err = w.dir(path.Clean(dir)); err != nil {
+			return nil, err
+		}
+	}
+	return d.OpenFile(base, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+}
+
+// dir opens a directory under the root once.
+func (w *writeBehind) dir(name string) (*os.Root, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d, ok := w.dirs[name]; ok {
+		return d, nil
+	}
+	d, err := w.root.OpenRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	w.dirs[name] = d
+	return d, nil
 }
 
 func (w *writeBehind) fail(err error) {
@@ -75,11 +128,14 @@ func (w *writeBehind) failure() error {
 	return w.err
 }
 
-// copy reads r to its end into f and closes f once written. f belongs to
-// the writer from the call on, whatever it returns. A failed write shows in
-// a later call or in wait.
-func (w *writeBehind) copy(f *os.File, name string, r io.Reader) (int64, error) {
-	defer func() { w.jobs <- writeJob{f: f, name: name} }()
+// create reads r to its end into a new file called name (a slash-separated
+// path under the root, whose directory exists), written and closed behind.
+// A failure to create or write shows in a later call or in wait.
+func (w *writeBehind) create(name string, mode fs.FileMode, r io.Reader) (int64, error) {
+	jobs := w.writers[w.next]
+	w.next = (w.next + 1) % len(w.writers)
+	jobs <- writeJob{name: name, mode: mode}
+	defer func() { jobs <- writeJob{name: name, end: true} }()
 	var n int64
 	for {
 		if err := w.failure(); err != nil {
@@ -89,7 +145,7 @@ func (w *writeBehind) copy(f *os.File, name string, r io.Reader) (int64, error) 
 		k, err := fill(r, buf)
 		n += int64(k)
 		if k > 0 {
-			w.jobs <- writeJob{f: f, name: name, data: buf[:k]}
+			jobs <- writeJob{name: name, data: buf[:k]}
 		} else {
 			w.free <- buf
 		}
@@ -116,10 +172,15 @@ func fill(r io.Reader, buf []byte) (int, error) {
 	return n, nil
 }
 
-// wait stops the writer once every file is written and closed, and
+// wait stops the writers once every file is written and closed, and
 // returns the first failure.
 func (w *writeBehind) wait() error {
-	close(w.jobs)
-	<-w.done
+	for _, jobs := range w.writers {
+		close(jobs)
+	}
+	w.wg.Wait()
+	for _, d := range w.dirs {
+		d.Close()
+	}
 	return w.failure()
 }

@@ -12,17 +12,20 @@ import (
 
 func TestWriteBehind_WritesEveryFileWhole(t *testing.T) {
 	dir := t.TempDir()
-	w := newWriteBehind(2, 7) // chunks smaller than the files: many in flight
+	root := openRoot(t, dir)
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	w := newWriteBehind(root, 3, 2, 7) // chunks smaller than the files: many in flight
 	want := map[string]string{}
-	for i, size := range []int{0, 1, 7, 8, 100, 1000} {
-		name := filepath.Join(dir, string(rune('a'+i)))
-		data := strings.Repeat(string(rune('A'+i)), size)
-		want[name] = data
-		f, err := os.Create(name)
-		if err != nil {
-			t.Fatal(err)
+	for i, size := range []int{0, 1, 7, 8, 100, 1000, 3, 9} {
+		name := string(rune('a' + i))
+		if i%2 == 1 {
+			name = "sub/" + name
 		}
-		n, err := w.copy(f, name, strings.NewReader(data))
+		data := strings.Repeat(string(rune('A'+i)), size)
+		want[filepath.Join(dir, name)] = data
+		n, err := w.create(name, 0o640, strings.NewReader(data))
 		if err != nil || n != int64(size) {
 			t.Fatalf("copy %s: %d bytes, %v; want %d", name, n, err, size)
 		}
@@ -38,37 +41,38 @@ func TestWriteBehind_WritesEveryFileWhole(t *testing.T) {
 	}
 }
 
-func TestWriteBehind_AFailedWriteIsReported(t *testing.T) {
+func TestWriteBehind_AFailedCreateIsReported(t *testing.T) {
 	dir := t.TempDir()
-	name := filepath.Join(dir, "x")
-	if err := os.WriteFile(name, nil, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := os.Open(name) // writes to it fail
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newWriteBehind(2, 4)
-	_, cerr := w.copy(ro, "x", bytes.NewReader(make([]byte, 64)))
-	err = w.wait()
-	if err == nil || !strings.Contains(err.Error(), "write x") {
-		t.Fatalf("wait = %v (copy %v), want the failed write of x", err, cerr)
+	w := newWriteBehind(openRoot(t, dir), 2, 2, 4)
+	_, cerr := w.create("x", 0o600, bytes.NewReader(make([]byte, 64))) // x exists: never written over
+	err := w.wait()
+	if err == nil || !strings.Contains(err.Error(), "create x") {
+		t.Fatalf("wait = %v (create %v), want the failed create of x", err, cerr)
 	}
 }
 
 func TestWriteBehind_AReadErrorIsPassedOn(t *testing.T) {
-	f, err := os.Create(filepath.Join(t.TempDir(), "y"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newWriteBehind(2, 4)
-	_, err = w.copy(f, "y", io.MultiReader(strings.NewReader("abcdef"), errReader{io.ErrUnexpectedEOF}))
+	w := newWriteBehind(openRoot(t, t.TempDir()), 2, 2, 4)
+	_, err := w.create("y", 0o600, io.MultiReader(strings.NewReader("abcdef"), errReader{io.ErrUnexpectedEOF}))
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("copy = %v, want the reader's io.ErrUnexpectedEOF", err)
 	}
 	if err := w.wait(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func openRoot(t *testing.T, dir string) *os.Root {
+	t.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
 }
 
 type errReader struct{ err error }
