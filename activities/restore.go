@@ -257,6 +257,8 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 			_ = os.RemoveAll(staging)
 		}
 	}()
+	spool := r.startSpool(ctx, m, staging)
+	defer spool.abandon() // before the staging directory goes
 
 	obj, err := store.Get(ctx, m.Object)
 	if err != nil {
@@ -286,6 +288,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	if _, err := io.Copy(io.Discard, plain); err != nil {
 		return res, r.sealError(ctx, store, m, err)
 	}
+	res.WALSpooled = spool.wait()
 	if err := pgUser.ChownTree(staging); err != nil {
 		return res, fmt.Errorf("give %s to the postgres user: %w", staging, err)
 	}
@@ -456,6 +459,10 @@ func (r *Restore) StartRestored(ctx context.Context, in schemas.StartRestoredInp
 	if err != nil {
 		return schemas.StartRestoredResult{}, err
 	}
+	// Recovery is over: nothing reads the spool any more.
+	if err := os.RemoveAll(filepath.Join(in.DataDir, walSpoolName)); err != nil {
+		r.logger().Warn("could not remove the WAL spool", zap.String("data_dir", in.DataDir), zap.Error(err))
+	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var res schemas.StartRestoredResult
 	err = conn.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text, pg_last_xact_replay_timestamp()`).Scan(&res.RecoveredLSN, &res.LastCommit)
@@ -468,7 +475,10 @@ func (r *Restore) StartRestored(ctx context.Context, in schemas.StartRestoredInp
 // writeRecoveryConf appends the restore's settings; later lines win, so it
 // overrides what the backup's postgresql.auto.conf says of replication.
 func (r *Restore) writeRecoveryConf(in schemas.StartRestoredInput, u pgos.User) error {
-	fetch := fmt.Sprintf("%s wal-fetch --topology %s %%f %%p", r.LifeboatBin, r.TopologyPath)
+	fetch := spoolRestoreCommand(in.DataDir)
+	if fetch == "" {
+		fetch = fmt.Sprintf("%s wal-fetch --topology %s %%f %%p", r.LifeboatBin, r.TopologyPath)
+	}
 	lines := []string{
 		"",
 		"# --- lifeboat restore ---",

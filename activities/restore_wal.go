@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,11 +99,17 @@ func (a *archived) list(ctx context.Context, store objstore.Store, cluster strin
 	return nil
 }
 
-// firstMissing is WALChain.FirstMissing over what is archived, following
-// the timelines as recovery_target_timeline = latest does: PostgreSQL
-// looks for the history files of the timelines after the backup's one by
-// one and follows the newest it finds.
+// firstMissing is WALChain.FirstMissing over what is archived; see walk.
 func (a *archived) firstMissing(ctx context.Context, r *Restore, arch *walarchive.Archive, m schemas.Manifest, start schemas.LSN, until *time.Time) (string, error) {
+	_, missing, err := a.walk(ctx, r, arch, m, start, until)
+	return missing, err
+}
+
+// walk is WALChain.Walk over what is archived, following the timelines as
+// recovery_target_timeline = latest does: PostgreSQL looks for the history
+// files of the timelines after the backup's one by one and follows the
+// newest it finds.
+func (a *archived) walk(ctx context.Context, r *Restore, arch *walarchive.Archive, m schemas.Manifest, start schemas.LSN, until *time.Time) (read []string, missing string, err error) {
 	var segs []schemas.ArchivedSegment
 	for name, at := range a.data {
 		if !a.records[name] || len(name) != 24 {
@@ -118,16 +125,27 @@ func (a *archived) firstMissing(ctx context.Context, r *Restore, arch *walarchiv
 		chain.Newest++
 	}
 	if chain.Newest != chain.Timeline {
-		var err error
 		if chain.History, err = r.readHistory(ctx, arch, history(chain.Newest)); err != nil {
-			return "", err
+			return nil, "", err
 		}
 	}
-	missing, err := chain.FirstMissing(segs, until)
+	read, missing, err = chain.Walk(segs, until)
 	if err != nil {
-		return "", corrupt(fmt.Sprintf("backup %s: the WAL archive: %v", m.ID, err))
+		return nil, "", corrupt(fmt.Sprintf("backup %s: the WAL archive: %v", m.ID, err))
 	}
-	return missing, nil
+	return read, missing, nil
+}
+
+// histories are the timeline history files archived whole.
+func (a *archived) histories() []string {
+	var out []string
+	for name := range a.data {
+		if a.records[name] && strings.HasSuffix(name, ".history") {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // readHistory fetches and parses one timeline history file of the archive.

@@ -100,6 +100,9 @@ type RestoreBaseResult struct {
 	Bytes int64 `json:"bytes"`
 	// Store is StorePrimary or StoreReplica.
 	Store string `json:"store"`
+	// WALSpooled says the WAL the recovery reads was downloaded beside the
+	// files, for the restored server to copy instead of fetching it.
+	WALSpooled bool `json:"wal_spooled,omitempty"`
 }
 
 // StartRestoredInput writes the recovery settings into a restored data

@@ -98,17 +98,26 @@ func (c WALChain) spans() ([]timelineSpan, error) {
 }
 
 // FirstMissing returns the name of the first segment a recovery along the
-// chain needs and the archive lacks, or "" when there is none. The segments
-// needed run from the backup's start to the end of the archive; with until,
-// only to the first segment archived after it (PostgreSQL archives in
-// order, so that one holds WAL written after until, and a recovery that
-// stops short of a commit after until reports it failed). For each segment
-// the newest timeline that holds it is read, then older ones, never older
-// than the previous segment's, as PostgreSQL does.
+// chain needs and the archive lacks, or "" when there is none; see Walk.
 func (c WALChain) FirstMissing(segs []ArchivedSegment, until *time.Time) (string, error) {
+	_, missing, err := c.Walk(segs, until)
+	return missing, err
+}
+
+// Walk returns, in the order a recovery along the chain reads them, the
+// names of the archived segments it needs, and the first one it needs and
+// the archive lacks ("" when there is none; read then stops before it).
+// The segments needed run from the backup's start to the end of the
+// archive; with until, only to the first segment archived after it
+// (PostgreSQL archives in order, so that one holds WAL written after
+// until, and a recovery that stops short of a commit after until reports
+// it failed). For each segment the newest timeline that holds it is read,
+// then older ones, never older than the previous segment's, as PostgreSQL
+// does.
+func (c WALChain) Walk(segs []ArchivedSegment, until *time.Time) (read []string, missing string, err error) {
 	spans, err := c.spans()
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	type key struct {
 		tli uint32
@@ -145,11 +154,12 @@ func (c WALChain) FirstMissing(segs []ArchivedSegment, until *time.Time) (string
 					break
 				}
 			}
-			return WALSegmentName(want, LSN(seg*WALSegmentSize)), nil
+			return read, WALSegmentName(want, LSN(seg*WALSegmentSize)), nil
 		}
+		read = append(read, WALSegmentName(cur, LSN(seg*WALSegmentSize)))
 		if until != nil && at.After(*until) {
-			return "", nil
+			return read, "", nil
 		}
 	}
-	return "", nil
+	return read, "", nil
 }

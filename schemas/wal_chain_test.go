@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,29 @@ func TestWALChain_FirstMissing(t *testing.T) {
 	stranger := WALChain{Timeline: 2, Start: start, Newest: 4, History: []TimelineSwitch{{1, 5 * WALSegmentSize}, {3, 7 * WALSegmentSize}}}
 	if _, err := stranger.FirstMissing(segs(4, 1, 9), nil); err == nil || !strings.Contains(err.Error(), "does not descend") {
 		t.Errorf("a newest timeline that does not descend from the backup's: %v", err)
+	}
+}
+
+func TestWALChain_WalkListsWhatRecoveryReads(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var segs []ArchivedSegment
+	add := func(tli uint32, first, last uint64) {
+		for s := first; s <= last; s++ {
+			segs = append(segs, ArchivedSegment{tli, s, t0.Add(time.Duration(s) * time.Minute)})
+		}
+	}
+	add(1, 1, 7) // timeline 1 ended in segment 6; its segment 7 is an abandoned branch
+	add(2, 6, 9)
+	c := WALChain{Timeline: 1, Start: LSN(4 * WALSegmentSize), Newest: 2, History: []TimelineSwitch{{1, 6*WALSegmentSize + 40}}}
+	read, missing, err := c.Walk(segs, nil)
+	want := []string{"000000010000000000000004", "000000010000000000000005", "000000020000000000000006",
+		"000000020000000000000007", "000000020000000000000008", "000000020000000000000009"}
+	if err != nil || missing != "" || !slices.Equal(read, want) {
+		t.Errorf("Walk = %v, %q, %v; want %v", read, missing, err, want)
+	}
+	until := t0.Add(7*time.Minute + time.Second)
+	if read, _, _ := c.Walk(segs, &until); !slices.Equal(read, want[:5]) {
+		t.Errorf("Walk until minute 7 = %v; want %v (up to the first archived after it)", read, want[:5])
 	}
 }
 
