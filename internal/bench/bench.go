@@ -200,6 +200,9 @@ func (b *bench) round(ctx context.Context, i int, stackClient client.Client, s3B
 	if err != nil {
 		return r, err
 	}
+	if err := b.settle(ctx); err != nil {
+		return r, err
+	}
 	if r.restore, err = b.restore(ctx, r.fs.manifest.ID, port); err != nil {
 		return r, err
 	}

@@ -31,6 +31,8 @@ const (
 const (
 	sourceNode = "pg-a2"
 	sourcePort = devstack.PGA2Port
+	// otherReplicaPort is the stack's replica that is not the source.
+	otherReplicaPort = devstack.PGB1Port
 )
 
 // workflowTimeout bounds one backup or restore, generous for scale 200 on
