@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -259,7 +260,7 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 }
 
 // replicationSource is a replication connection to primary as the
-// topology's replication role, for pg_basebackup.
+// topology's replication role, for pg_basebackup, with the DSN's TLS settings.
 func (n *Nodes) replicationSource(primary schemas.PostgresNode) (string, string, error) {
 	repl := n.Topology.Failover.Replication
 	if repl == nil {
@@ -273,9 +274,14 @@ func (n *Nodes) replicationSource(primary schemas.PostgresNode) (string, string,
 	if err != nil {
 		return "", "", fmt.Errorf("password of the replication role: %w", err)
 	}
-	return schemas.FormatConninfo(map[string]string{
+	params, err := schemas.DSNTLS(primary.DSN)
+	if err != nil {
+		return "", "", invalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
+	}
+	maps.Copy(params, map[string]string{
 		"host": host, "port": strconv.Itoa(int(port)), "user": repl.User, "application_name": "lifeboat-rebuild", "connect_timeout": "5",
-	}), pw, nil
+	})
+	return schemas.FormatConninfo(params), pw, nil
 }
 
 // divergence is pg_rewind's line saying where the timelines parted.
@@ -288,10 +294,10 @@ func divergence(output string) string {
 	return ""
 }
 
-// rewindSource is the primary as pg_rewind's --source-server (a superuser
-// login, as the node's DSN names it) and its password.
+// rewindSource is the primary as pg_rewind's --source-server (the node's
+// DSN: a superuser login, with its TLS settings) and its password.
 func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, error) {
-	cfg, err := pgx.ParseConfig(primary.DSN)
+	params, err := schemas.ParseDSN(primary.DSN)
 	if err != nil {
 		return "", "", invalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
 	}
@@ -299,11 +305,15 @@ func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, erro
 	if err != nil {
 		return "", "", fmt.Errorf("password of %s: %w", primary.Name, err)
 	}
-	params := map[string]string{
-		"host": cfg.Host, "port": strconv.Itoa(int(cfg.Port)), "user": cfg.User, "dbname": cfg.Database,
-		"connect_timeout": "5", "application_name": "lifeboat-rewind",
+	// A URL's authority parses as one host keyword; libpq wants them apart.
+	host, port, err := nodeHostPort(primary)
+	if err != nil {
+		return "", "", err
 	}
-	if cfg.Database == "" {
+	delete(params, "hostaddr")
+	params["host"], params["port"] = host, strconv.Itoa(int(port))
+	params["connect_timeout"], params["application_name"] = "5", "lifeboat-rewind"
+	if params["dbname"] == "" {
 		params["dbname"] = "postgres"
 	}
 	return schemas.FormatConninfo(params), pw, nil

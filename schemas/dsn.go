@@ -8,6 +8,30 @@ import (
 	"strings"
 )
 
+// tlsKeywords are the libpq keywords that say how a connection uses TLS.
+var tlsKeywords = []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir", "sslsni",
+	"ssl_min_protocol_version", "ssl_max_protocol_version", "sslcompression"}
+
+// DSNTLS returns the TLS keywords of a DSN (sslmode, sslrootcert, …), for a
+// connection string Lifeboat builds to the same server, so that a tool it
+// runs (pg_rewind, pg_basebackup) checks the server as the DSN asks.
+func DSNTLS(dsn string) (map[string]string, error) {
+	params, err := ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, k := range tlsKeywords {
+		if v, ok := params[k]; ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+// ParseDSN returns the keywords of a DSN (see parseDSN).
+func ParseDSN(dsn string) (map[string]string, error) { return parseDSN(dsn) }
+
 // parseDSN parses a libpq connection string, as a postgres:// or postgresql://
 // URL or as keyword=value pairs, into its keywords, without connecting. It
 // checks the syntax only: libpq and pgx know the meaning of each keyword.
