@@ -312,6 +312,14 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 		},
 		checkpointKey: checkpoint,
 	}
+	// With Plan, what the last sync left at the copy is read meanwhile. Not
+	// for a store copy: the plan's batch 0 goes into the store the copy's
+	// scan lists, which would then never find it as it was.
+	early := in.Plan && t.Sync.Store == ""
+	var lastCopyF func() (schemas.FileManifest, error)
+	if early {
+		lastCopyF = later(func() (schemas.FileManifest, error) { return copyManifest(ctx, store, t, in.Cluster) })
+	}
 	entries, err := s.scan()
 	if err != nil {
 		return schemas.ScanFileTreeResult{}, fmt.Errorf("scan file tree %s: %w", t.Name, err)
@@ -326,6 +334,18 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 	}
 	res := schemas.ScanFileTreeResult{Key: key, Hashed: s.hashed, HashedBytes: s.hashedBytes, Skipped: s.skipped, Taken: taken}
 	res.Files, res.Bytes = countFiles(entries)
+	if early {
+		// Only a head start: without it the workflow plans after both scans.
+		if last, err := lastCopyF(); err == nil {
+			p, err := f.plan(ctx, store, t, schemas.PlanFileSyncInput{
+				Cluster: in.Cluster, Tree: in.Tree, Run: in.Run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
+			}, m, last)
+			if err != nil {
+				return res, err
+			}
+			res.Plan = &p
+		}
+	}
 	f.logger().Info("file tree scanned", zap.String("tree", t.Name), zap.Int("files", res.Files), zap.Int64("bytes", res.Bytes),
 		zap.Int("hashed", res.Hashed), zap.Duration("took", time.Since(taken)))
 	return res, nil
@@ -371,6 +391,12 @@ func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInpu
 	if err = errors.Join(err, cpErr); err != nil {
 		return schemas.PlanFileSyncResult{}, err
 	}
+	return f.plan(ctx, store, t, in, src, cp)
+}
+
+// plan stores the plan from src to cp and sends its batch 0; see
+// PlanFileSync.
+func (f *FileSync) plan(ctx context.Context, store objstore.Store, t schemas.FileTree, in schemas.PlanFileSyncInput, src, cp schemas.FileManifest) (schemas.PlanFileSyncResult, error) {
 	p := schemas.PlanFileSync(src, cp, schemas.PlanOptions{
 		AllowDeletes: t.AllowDeletes, Store: t.Sync.Store != "",
 		BatchFiles: in.BatchFiles, BatchBytes: int64(in.BatchMB) << 20,

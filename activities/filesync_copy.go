@@ -78,6 +78,7 @@ func (f *FileSync) ScanFileCopy(ctx context.Context, in schemas.ScanFileCopyInpu
 	}
 	res.Files, res.Bytes = countFiles(seen.Entries)
 	res.Scrubbed, res.Damaged, res.DamagedCount = scrub, limited(damaged), len(damaged)
+	res.Unchanged = len(damaged) == 0 && slices.Equal(seen.Entries, state.Entries) && slices.Equal(seen.Objects, state.Objects)
 	if len(damaged) > 0 {
 		f.logger().Warn("copy files damaged: the sync copies them again", zap.String("tree", t.Name),
 			zap.Int("count", len(damaged)), zap.Strings("first", res.Damaged))

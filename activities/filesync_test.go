@@ -98,6 +98,7 @@ type syncStep struct {
 	plan                                     schemas.PlanFileSyncResult
 	commit                                   schemas.CommitFileSyncResult
 	skipped                                  []string
+	early                                    bool // the source scan's plan stood
 }
 
 // sync runs one whole sync as the workflow would.
@@ -107,10 +108,20 @@ func (e *syncEnv) sync(rehash bool) syncStep {
 	r := fmt.Sprintf("run-%d", e.runs)
 	env := e.activities()
 	var st syncStep
-	src := run(e.t, env, e.fs.ScanFileTree, schemas.ScanFileTreeInput{Cluster: "dev", Tree: "uploads", Run: r})
+	src := run(e.t, env, e.fs.ScanFileTree, schemas.ScanFileTreeInput{Cluster: "dev", Tree: "uploads", Run: r, Plan: true, BatchFiles: 3})
 	cp := run(e.t, env, e.fs.ScanFileCopy, schemas.ScanFileCopyInput{Cluster: "dev", Tree: "uploads", Run: r, Rehash: rehash})
 	st.hashed, st.rehashed, st.damaged = src.Hashed, cp.Rehashed, cp.Damaged
-	st.plan = run(e.t, env, e.fs.PlanFileSync, schemas.PlanFileSyncInput{Cluster: "dev", Tree: "uploads", Run: r, BatchFiles: 3})
+	if (src.Plan == nil) != (e.copy == "") {
+		e.t.Fatalf("ScanFileTree with Plan made plan %v; want one for a directory copy only", src.Plan)
+	}
+	// The source's early plan stands when the copy is as the last sync left
+	// it; otherwise PlanFileSync plans from the copy's scan, as the workflow does.
+	st.early = src.Plan != nil && cp.Unchanged
+	if st.early {
+		st.plan = *src.Plan
+	} else {
+		st.plan = run(e.t, env, e.fs.PlanFileSync, schemas.PlanFileSyncInput{Cluster: "dev", Tree: "uploads", Run: r, BatchFiles: 3})
+	}
 	n := len(st.plan.Batches)
 	for i, b := range st.plan.Batches {
 		var sent schemas.SendFileBatchResult
@@ -212,6 +223,9 @@ func TestFileSync_DirectoryCopyFollowsTheSource(t *testing.T) {
 	if second.commit.Deleted < 3 {
 		t.Errorf("deleted %d entries, want gone.txt, old/x.txt and old", second.commit.Deleted)
 	}
+	if !first.early || !second.early {
+		t.Errorf("the copy was as the last sync left it, yet the source scan's plan did not stand (first %v, second %v)", first.early, second.early)
+	}
 
 	// Damage at the copy that keeps the size and the time: the next sync
 	// finds it (the change time moved) and copies the file again.
@@ -228,12 +242,15 @@ func TestFileSync_DirectoryCopyFollowsTheSource(t *testing.T) {
 	}
 	third := e.sync(false)
 	e.wantSame()
+	if third.early {
+		t.Error("the copy was damaged since the last sync, yet the source scan's plan stood")
+	}
 	if !slices.Equal(third.damaged, []string{"deep/er/b.bin"}) || third.copied != 1 || third.hashed != 0 {
 		t.Errorf("third sync: damaged %v, sent %d, hashed %d; want deep/er/b.bin found and sent, no source file read", third.damaged, third.copied, third.hashed)
 	}
 
 	quiet := e.sync(false)
-	if quiet.hashed != 0 || quiet.rehashed != 0 || len(quiet.plan.Batches) != 0 || quiet.plan.Metadata != 0 {
+	if !quiet.early || quiet.hashed != 0 || quiet.rehashed != 0 || len(quiet.plan.Batches) != 0 || quiet.plan.Metadata != 0 {
 		t.Errorf("sync of an unchanged tree: %+v; want nothing read, nothing planned", quiet)
 	}
 	scrub := e.sync(true)

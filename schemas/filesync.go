@@ -248,6 +248,12 @@ type ScanFileTreeInput struct {
 	Tree    string `json:"tree"`
 	// Run names the sync run whose working objects the manifest joins.
 	Run string `json:"run"`
+	// Plan makes the scan also plan the sync against what the last sync
+	// left at the copy, as PlanFileSync would with these batch bounds: when
+	// the copy's scan finds it unchanged, that plan is the plan.
+	Plan       bool `json:"plan,omitempty"`
+	BatchFiles int  `json:"batch_files,omitempty"`
+	BatchMB    int  `json:"batch_mb,omitempty"`
 }
 
 // ScanFileTreeResult is the result of the ScanFileTree activity.
@@ -264,6 +270,9 @@ type ScanFileTreeResult struct {
 	Skipped []string `json:"skipped,omitempty"`
 	// Taken is when the scan began.
 	Taken time.Time `json:"taken"`
+	// Plan is the plan made with Plan set, against the copy as the last
+	// sync left it; nil when none was made.
+	Plan *PlanFileSyncResult `json:"plan,omitempty"`
 }
 
 // ScanFileCopyInput is the input of the ScanFileCopy activity.
@@ -288,6 +297,9 @@ type ScanFileCopyResult struct {
 	// wrote (the first MaxListed of them); DamagedCount counts them all.
 	Damaged      []string `json:"damaged,omitempty"`
 	DamagedCount int      `json:"damaged_count"`
+	// Unchanged says the copy is exactly as the last sync left it, entry
+	// for entry: a plan made against that is the plan.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // MaxListed bounds the paths a result lists, so results stay small in

@@ -174,7 +174,13 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	done := false
 	defer func() { discardUnlessDone(ctx, in.Cluster, t.Name, run, done) }()
 
-	srcF := workflow.ExecuteActivity(srcCtx, f.ScanFileTree, schemas.ScanFileTreeInput{Cluster: in.Cluster, Tree: t.Name, Run: run})
+	// Version 1: the source's scan also plans against the copy as the last
+	// sync left it; when the copy's scan finds it so, that plan stands and
+	// a small change is a round trip shorter.
+	early := workflow.GetVersion(ctx, "filesync-early-plan", workflow.DefaultVersion, 1) == 1
+	srcF := workflow.ExecuteActivity(srcCtx, f.ScanFileTree, schemas.ScanFileTreeInput{
+		Cluster: in.Cluster, Tree: t.Name, Run: run, Plan: early, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
+	})
 	copyF := workflow.ExecuteActivity(copyCtx, f.ScanFileCopy, schemas.ScanFileCopyInput{Cluster: in.Cluster, Tree: t.Name, Run: run, Rehash: in.Rehash})
 	var src schemas.ScanFileTreeResult
 	var cp schemas.ScanFileCopyResult
@@ -190,13 +196,17 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	// The plan runs in the tree's region and sends batch 0 itself; batch
 	// i+1 is read and sent while batch i is written at the copy, and the
 	// apply of the last batch commits: a small change is three round
-	// trips after the scans.
+	// trips after the scans, or two with the early plan.
 	var plan schemas.PlanFileSyncResult
-	err := workflow.ExecuteActivity(srcCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
-		Cluster: in.Cluster, Tree: t.Name, Run: run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
-	}).Get(ctx, &plan)
-	if err != nil {
-		return res, wrap(err, "plan")
+	if early && src.Plan != nil && cp.Unchanged {
+		plan = *src.Plan
+	} else {
+		err := workflow.ExecuteActivity(srcCtx, f.PlanFileSync, schemas.PlanFileSyncInput{
+			Cluster: in.Cluster, Tree: t.Name, Run: run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
+		}).Get(ctx, &plan)
+		if err != nil {
+			return res, wrap(err, "plan")
+		}
 	}
 	n := len(plan.Batches)
 	send := func(i int) workflow.Future {
@@ -247,7 +257,7 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 		}
 	}
 	if !committed {
-		err = workflow.ExecuteActivity(copyCtx, f.CommitFileSync, schemas.CommitFileSyncInput{
+		err := workflow.ExecuteActivity(copyCtx, f.CommitFileSync, schemas.CommitFileSyncInput{
 			Cluster: in.Cluster, Tree: t.Name, Run: run, Batches: n,
 		}).Get(ctx, &commit)
 		if err != nil {

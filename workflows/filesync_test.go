@@ -326,3 +326,48 @@ func TestVerifyFiles_SumsTheDifferencesOfEveryCopy(t *testing.T) {
 		t.Errorf("result %+v, want 4 differences over 2 trees", res)
 	}
 }
+
+func TestFileSync_TheSourceScansPlanStandsWhenTheCopyIsAsLeft(t *testing.T) {
+	for _, unchanged := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unchanged=%v", unchanged), func(t *testing.T) {
+			env := newSyncEnv(t, syncTopology(false))
+			var c calls
+			plan := schemas.PlanFileSyncResult{Batches: []schemas.FileBatchSummary{{Files: 2, Bytes: 200}},
+				First: &schemas.SendFileBatchResult{Key: "early", Files: 2, FileBytes: 200}}
+			env.OnActivity("ScanFileTree", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.ScanFileTreeInput) (schemas.ScanFileTreeResult, error) {
+				c.add(ctx, fmt.Sprintf("ScanFileTree %s plan=%v files=%d", in.Tree, in.Plan, in.BatchFiles))
+				return schemas.ScanFileTreeResult{Files: 10, Plan: &plan}, nil
+			})
+			env.OnActivity("ScanFileCopy", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.ScanFileCopyInput) (schemas.ScanFileCopyResult, error) {
+				c.add(ctx, "ScanFileCopy "+in.Tree)
+				return schemas.ScanFileCopyResult{Unchanged: unchanged}, nil
+			})
+			env.OnActivity("PlanFileSync", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.PlanFileSyncInput) (schemas.PlanFileSyncResult, error) {
+				c.add(ctx, "PlanFileSync "+in.Tree)
+				return schemas.PlanFileSyncResult{Batches: []schemas.FileBatchSummary{{Files: 1, Bytes: 100}},
+					First: &schemas.SendFileBatchResult{Key: "replanned", Files: 1, FileBytes: 100}}, nil
+			})
+			env.OnActivity("ApplyFileBatch", mock.Anything, mock.Anything).Return(func(ctx context.Context, in schemas.ApplyFileBatchInput) (schemas.ApplyFileBatchResult, error) {
+				c.add(ctx, fmt.Sprintf("ApplyFileBatch %s %d %s", in.Tree, in.Batch, in.Sent.Key))
+				return schemas.ApplyFileBatchResult{Written: in.Sent.Files, Committed: &schemas.CommitFileSyncResult{Files: 10}}, nil
+			})
+			env.ExecuteWorkflow(FileSync, schemas.FileSyncInput{Cluster: "dev", BatchFiles: 7})
+			if err := env.GetWorkflowError(); err != nil {
+				t.Fatal(err)
+			}
+			got := c.list()
+			slices.Sort(got[0:2])
+			want := []string{"ScanFileCopy uploads@lifeboat-region-b", "ScanFileTree uploads plan=true files=7@lifeboat-region-a"}
+			if unchanged {
+				want = append(want, "ApplyFileBatch uploads 0 early@lifeboat-region-b")
+			} else {
+				// The copy changed since the last sync: the early plan is
+				// not the plan, PlanFileSync makes it from the copy's scan.
+				want = append(want, "PlanFileSync uploads@lifeboat-region-a", "ApplyFileBatch uploads 0 replanned@lifeboat-region-b")
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("calls:\ngot:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
+	}
+}
