@@ -103,6 +103,9 @@ func TestChaosNetworkPartition(t *testing.T) {
 	topo := h.testTopology("chaos-part")
 	topo.Failover.Lease = schemas.Duration(partLease)
 	topo.Drill = nil
+	// The scratch servers come from initdb, without the stack's monitor
+	// role: the probes log in as the DSN's role, as without monitor.postgres.
+	topo.Monitor.Postgres = nil
 	for i := range topo.Regions {
 		r := &topo.Regions[i]
 		switch r.Name {

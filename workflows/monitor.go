@@ -551,6 +551,15 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 	}
 	m.st.Failures++
 	m.st.Primary, m.st.Epoch = d.Promoted, d.Epoch
+	// A node that could not rejoin the old primary (often because it was
+	// failing) tries the new one at once, not after its back-off.
+	if workflow.GetVersion(ctx, "rejoin-after-failover", workflow.DefaultVersion, 1) == 1 {
+		for _, name := range m.st.Order {
+			if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > rejoinSettle {
+				delete(m.st.RejoinAfter, name)
+			}
+		}
+	}
 	m.event(ctx, schemas.HAEvent{Kind: schemas.EventFailover, WorkflowID: d.WorkflowID, From: f.Failed, To: d.Promoted,
 		Epoch: d.Epoch, Outcome: "succeeded", Started: f.Started, Finished: now, Took: now.Sub(f.Started)})
 }
