@@ -106,6 +106,8 @@ type monitorHarness struct {
 	alerts     []schemas.AlertInput
 	published  []string
 	rejoined   []string
+	// rejoinFails is how many Rejoins fail before they succeed.
+	rejoinFails int
 }
 
 func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
@@ -117,6 +119,10 @@ func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.rejoined = append(h.rejoined, in.Node)
+		if h.rejoinFails > 0 {
+			h.rejoinFails--
+			return schemas.RejoinResult{}, temporal.NewNonRetryableApplicationError("the primary it was given is down", "RejoinFailed", nil)
+		}
 		return schemas.RejoinResult{Cluster: in.Cluster, Node: in.Node, Primary: "pg-a1"}, nil
 	}, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
 	env.RegisterActivity(&activities.Cluster{})
@@ -409,5 +415,37 @@ func TestHealthMonitor_RejoinsADownReplicaItsWorkerCanStart(t *testing.T) {
 	}
 	if !slices.Equal(h.rejoined, []string{"pg-a2"}) {
 		t.Errorf("rejoined %v, want pg-a2 once", h.rejoined)
+	}
+}
+
+func TestHealthMonitor_AFailedRejoinTriesAgainOnceAFailoverNamesANewPrimary(t *testing.T) {
+	topo := twoRegions()
+	topo.Regions[0].Postgres[1].DataDir = "/srv/pg-a2"
+	h := newMonitorEnv(t, topo)
+	h.rejoinFails = 1
+	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", "", schemas.StateFailed)}}}
+	h.b.steps = []probeStep{{0, healthyB()}}
+	var beforeFailover []string
+	h.env.RegisterDelayedCallback(func() {
+		h.mu.Lock()
+		beforeFailover = slices.Clone(h.rejoined)
+		h.mu.Unlock()
+		// An operator's failover: the monitor adopts it, epoch 2.
+		h.env.SignalWorkflow(schemas.SignalFailoverDone, schemas.FailoverDone{WorkflowID: "failover/dev/2", Epoch: 2, Promoted: "pg-a1"})
+	}, 90*time.Second)
+	h.run(t, 4*time.Minute)
+	if !slices.Equal(beforeFailover, []string{"pg-a2"}) {
+		t.Fatalf("before the failover: rejoined %v, want pg-a2 once (and failed)", beforeFailover)
+	}
+	// Without the failover the next try would wait out the 10-minute back-off.
+	if !slices.Equal(h.rejoined, []string{"pg-a2", "pg-a2"}) {
+		t.Errorf("rejoined %v, want pg-a2 again soon after the failover", h.rejoined)
+	}
+	alerted := false
+	for _, a := range h.alerts {
+		alerted = alerted || a.Kind == "rejoin_failed"
+	}
+	if !alerted {
+		t.Error("the failed rejoin raised no rejoin_failed alert")
 	}
 }
