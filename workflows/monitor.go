@@ -412,9 +412,29 @@ func (m *monitor) resync(ctx workflow.Context) bool {
 		return false
 	}
 	if read.Found {
-		m.st.Primary, m.st.Epoch = read.Record.Primary, read.Record.Epoch
+		m.setPrimary(ctx, read.Record.Primary, read.Record.Epoch)
 	}
 	return read.Found
+}
+
+// setPrimary records the routing record's primary and epoch. A newer epoch
+// (a failover, whoever ran it and however the monitor learns of it) gives
+// each node whose rejoin failed, often because it was aimed at the primary
+// that was failing, its chance with the new one at once, not after its
+// back-off.
+func (m *monitor) setPrimary(ctx workflow.Context, primary string, epoch int64) {
+	newer := epoch > m.st.Epoch
+	m.st.Primary, m.st.Epoch = primary, epoch
+	if !newer || len(m.st.RejoinAfter) == 0 ||
+		workflow.GetVersion(ctx, "rejoin-after-failover", workflow.DefaultVersion, 1) != 1 {
+		return
+	}
+	now := workflow.Now(ctx)
+	for _, name := range m.st.Order {
+		if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > rejoinSettle {
+			delete(m.st.RejoinAfter, name)
+		}
+	}
 }
 
 func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observation) {
@@ -550,16 +570,7 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 		return
 	}
 	m.st.Failures++
-	m.st.Primary, m.st.Epoch = d.Promoted, d.Epoch
-	// A node that could not rejoin the old primary (often because it was
-	// failing) tries the new one at once, not after its back-off.
-	if workflow.GetVersion(ctx, "rejoin-after-failover", workflow.DefaultVersion, 1) == 1 {
-		for _, name := range m.st.Order {
-			if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > rejoinSettle {
-				delete(m.st.RejoinAfter, name)
-			}
-		}
-	}
+	m.setPrimary(ctx, d.Promoted, d.Epoch)
 	m.event(ctx, schemas.HAEvent{Kind: schemas.EventFailover, WorkflowID: d.WorkflowID, From: f.Failed, To: d.Promoted,
 		Epoch: d.Epoch, Outcome: "succeeded", Started: f.Started, Finished: now, Took: now.Sub(f.Started)})
 }
