@@ -358,17 +358,33 @@ func (s *S3) uploadParts(ctx context.Context, key, id string, r io.Reader, first
 func (s *S3) abort(ctx context.Context, fullKey, id string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 	defer cancel()
-	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket:   aws.String(s.bucket),
-		Key:      aws.String(fullKey),
-		UploadId: aws.String(id),
-	})
-	var gone *types.NoSuchUpload
-	if err != nil && !errors.As(err, &gone) {
-		return fmt.Errorf("abort multipart upload %s (its parts remain until Sweep or a lifecycle rule removes them): %w", id, err)
+	// A part upload the server was still handling can outlive the abort
+	// (S3's documentation says to abort again until the upload is gone):
+	// the upload is listed again and aborted again, a few times.
+	for attempt := 0; ; attempt++ {
+		_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket:   aws.String(s.bucket),
+			Key:      aws.String(fullKey),
+			UploadId: aws.String(id),
+		})
+		var gone *types.NoSuchUpload
+		if err != nil && !errors.As(err, &gone) {
+			return fmt.Errorf("abort multipart upload %s (its parts remain until Sweep or a lifecycle rule removes them): %w", id, err)
+		}
+		ups, err := s.uploadsOf(ctx, fullKey)
+		if err != nil || attempt == abortAttempts-1 || !slices.ContainsFunc(ups, func(u types.MultipartUpload) bool { return aws.ToString(u.UploadId) == id }) {
+			return nil // aborted, or as far as can be told here: Sweep removes what is left
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return nil
 }
+
+// abortAttempts bounds the aborts of one multipart upload.
+const abortAttempts = 3
 
 // notFound reports whether err is S3's answer for a missing object. HEAD
 // answers carry no body, hence no code but NotFound.
