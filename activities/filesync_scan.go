@@ -318,19 +318,3 @@ func fileMode(u uint32) fs.FileMode {
 	}
 	return m
 }
-
-// later runs f on a goroutine of its own and returns a function that waits
-// for its result: reads of the store go on while the tree is listed.
-func later[T any](f func() (T, error)) func() (T, error) {
-	var v T
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		v, err = f()
-	}()
-	return func() (T, error) {
-		<-done
-		return v, err
-	}
-}
