@@ -257,8 +257,8 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 			_ = os.RemoveAll(staging)
 		}
 	}()
-	spool := r.startSpool(ctx, m, staging)
-	defer spool.abandon() // before the staging directory goes
+	spooled, stopSpool := r.startSpool(ctx, m, staging)
+	defer func() { stopSpool(); _, _ = spooled() }() // before the staging directory goes
 
 	obj, err := store.Get(ctx, m.Object)
 	if err != nil {
@@ -288,7 +288,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	if _, err := io.Copy(io.Discard, plain); err != nil {
 		return res, r.sealError(ctx, store, m, err)
 	}
-	res.WALSpooled = spool.wait()
+	res.WALSpooled, _ = spooled() // a failed spool is logged; wal-fetch serves the recovery
 	if err := pgUser.ChownTree(staging); err != nil {
 		return res, fmt.Errorf("give %s to the postgres user: %w", staging, err)
 	}

@@ -109,23 +109,17 @@ func fetchAll(ctx context.Context, a *walarchive.Archive, names []string, dir st
 	return errors.Join(errs...)
 }
 
-// walSpool is a spool being filled beside a restore's files.
-type walSpool struct {
-	cancel context.CancelFunc
-	done   chan bool
-	once   sync.Once
-	ok     bool
-}
-
 // startSpool starts filling the WAL spool of dataDir (the staging
-// directory of a restore). A spool that fails is removed and logged: the
-// recovery fetches with wal-fetch then, which reports what is wrong with
-// the archive.
-func (r *Restore) startSpool(ctx context.Context, m schemas.Manifest, dataDir string) *walSpool {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &walSpool{cancel: cancel, done: make(chan bool, 1)}
+// directory of a restore). It returns a function that waits for the spool
+// and says whether it is complete, and one that stops filling it; a
+// caller that gives up cancels and then waits, before dataDir goes. A
+// spool that fails is removed and logged, and its error returned for the
+// record only: the recovery fetches with wal-fetch then, which reports
+// what is wrong with the archive.
+func (r *Restore) startSpool(ctx context.Context, m schemas.Manifest, dataDir string) (wait func() (bool, error), cancel context.CancelFunc) {
+	ctx, cancel = context.WithCancel(ctx)
 	dir := filepath.Join(dataDir, walSpoolName)
-	go func() {
+	wait = later(func() (bool, error) {
 		ok, err := r.spoolWAL(ctx, m, dir)
 		if err != nil && ctx.Err() == nil {
 			r.logger().Warn("WAL spool not filled; the restored server fetches its WAL with wal-fetch", zap.String("backup", m.ID), zap.Error(err))
@@ -133,24 +127,9 @@ func (r *Restore) startSpool(ctx context.Context, m schemas.Manifest, dataDir st
 		if !ok || err != nil {
 			_ = os.RemoveAll(dir)
 		}
-		s.done <- ok && err == nil
-	}()
-	return s
-}
-
-// wait waits for the spool and says whether it is complete.
-func (s *walSpool) wait() bool {
-	s.once.Do(func() {
-		s.ok = <-s.done
-		s.cancel()
+		return ok && err == nil, err
 	})
-	return s.ok
-}
-
-// abandon stops filling the spool and waits until it has stopped.
-func (s *walSpool) abandon() {
-	s.cancel()
-	s.wait()
+	return wait, cancel
 }
 
 // spoolRestoreCommand is the restore_command over a complete spool in
