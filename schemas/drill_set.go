@@ -56,7 +56,7 @@ func (t *Topology) drillSet() *Topology {
 	dir := filepath.Join(t.Drill.ScratchDir, DrillSetDir)
 	node := func(name string, port int) PostgresNode {
 		dsn := model.DSN
-		if params, err := parseDSN(model.DSN); err == nil {
+		if params, err := ParseDSN(model.DSN); err == nil {
 			params["host"], params["port"] = "127.0.0.1", strconv.Itoa(port)
 			dsn = FormatConninfo(params)
 		}

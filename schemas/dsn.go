@@ -29,13 +29,10 @@ func DSNTLS(dsn string) (map[string]string, error) {
 	return out, nil
 }
 
-// ParseDSN returns the keywords of a DSN (see parseDSN).
-func ParseDSN(dsn string) (map[string]string, error) { return parseDSN(dsn) }
-
-// parseDSN parses a libpq connection string, as a postgres:// or postgresql://
+// ParseDSN parses a libpq connection string, as a postgres:// or postgresql://
 // URL or as keyword=value pairs, into its keywords, without connecting. It
 // checks the syntax only: libpq and pgx know the meaning of each keyword.
-func parseDSN(dsn string) (map[string]string, error) {
+func ParseDSN(dsn string) (map[string]string, error) {
 	for _, scheme := range []string{"postgresql://", "postgres://"} {
 		if rest, ok := strings.CutPrefix(dsn, scheme); ok {
 			params, err := parseDSNURL(rest)

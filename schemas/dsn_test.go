@@ -21,13 +21,13 @@ func TestParseDSN_ReadsURLsAndKeywordStrings(t *testing.T) {
 		{"host=", map[string]string{"host": ""}},
 	}
 	for _, tc := range tests {
-		got, err := parseDSN(tc.dsn)
+		got, err := ParseDSN(tc.dsn)
 		if err != nil {
-			t.Errorf("parseDSN(%q): %v", tc.dsn, err)
+			t.Errorf("ParseDSN(%q): %v", tc.dsn, err)
 			continue
 		}
 		if !maps.Equal(got, tc.want) {
-			t.Errorf("parseDSN(%q) = %v, want %v", tc.dsn, got, tc.want)
+			t.Errorf("ParseDSN(%q) = %v, want %v", tc.dsn, got, tc.want)
 		}
 	}
 }
@@ -46,8 +46,8 @@ func TestParseDSN_RejectsMalformedStrings(t *testing.T) {
 		"postgres://u%zz@h/db",
 		"postgres://h/db?x=%zz",
 	} {
-		if got, err := parseDSN(dsn); err == nil {
-			t.Errorf("parseDSN(%q) = %v, want an error", dsn, got)
+		if got, err := ParseDSN(dsn); err == nil {
+			t.Errorf("ParseDSN(%q) = %v, want an error", dsn, got)
 		}
 	}
 }

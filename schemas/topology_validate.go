@@ -122,7 +122,7 @@ func checkDSN(at problemPath, dsn string) Problems {
 	if dsn == "" {
 		return Problems{at.problem(msgRequired)}
 	}
-	params, err := parseDSN(dsn)
+	params, err := ParseDSN(dsn)
 	if err != nil {
 		return Problems{at.problem(err.Error())}
 	}
@@ -373,7 +373,7 @@ func (t *Topology) checkMonitorLogin() Problems {
 	}
 	for i, r := range t.Regions {
 		for j, n := range r.Postgres {
-			params, err := parseDSN(n.DSN)
+			params, err := ParseDSN(n.DSN)
 			if err != nil || params["user"] != login.User {
 				continue
 			}
