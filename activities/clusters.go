@@ -16,35 +16,25 @@ func resolve(main *schemas.Topology, name string) (*schemas.Topology, error) {
 	return nil, unknownCluster(name, main.Cluster)
 }
 
-// serving returns n bound to the cluster called name.
-func (n *Nodes) serving(name string) (*Nodes, error) {
-	t, err := resolve(n.Topology, name)
-	if err != nil {
-		return nil, err
-	}
-	c := *n
-	c.Topology = t
-	return &c, nil
+// bindable is an activity struct (through its pointer) that works on one
+// cluster's topology.
+type bindable[T any] interface {
+	*T
+	// topology is where the struct keeps its topology.
+	topology() **schemas.Topology
 }
 
-// serving returns r bound to the cluster called name.
-func (r *Routing) serving(name string) (*Routing, error) {
-	t, err := resolve(r.Topology, name)
-	if err != nil {
-		return nil, err
-	}
-	c := *r
-	c.Topology = t
-	return &c, nil
-}
+func (n *Nodes) topology() **schemas.Topology   { return &n.Topology }
+func (r *Routing) topology() **schemas.Topology { return &r.Topology }
+func (p *Probe) topology() **schemas.Topology   { return &p.Topology }
 
-// serving returns p bound to the cluster called name.
-func (p *Probe) serving(name string) (*Probe, error) {
-	t, err := resolve(p.Topology, name)
+// serving returns a copy of s bound to the cluster called name.
+func serving[T any, P bindable[T]](s P, name string) (P, error) {
+	t, err := resolve(*s.topology(), name)
 	if err != nil {
 		return nil, err
 	}
-	c := *p
-	c.Topology = t
+	c := *s
+	*P(&c).topology() = t
 	return &c, nil
 }

@@ -45,7 +45,7 @@ const (
 // two connections with SELECT 1, 200 ms apart; the node is down only when
 // both fail.
 func (n *Nodes) ConfirmDown(ctx context.Context, in schemas.ConfirmDownInput) (schemas.ConfirmDownResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.ConfirmDownResult{}, err
 	}
@@ -92,7 +92,7 @@ func (n *Nodes) ping(ctx context.Context, node schemas.PostgresNode) error {
 // and mark it standby where the data directory is local, else make it
 // read-only over SQL, else report it unreachable.
 func (n *Nodes) FenceNode(ctx context.Context, in schemas.FenceNodeInput) (schemas.FenceNodeResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.FenceNodeResult{}, err
 	}
@@ -151,7 +151,7 @@ func fenceReadOnly(ctx context.Context, conn *pgx.Conn, clean bool) (schemas.Fen
 // every statement. A commit whose wait for the synchronous standby was cut
 // short is not a verified write.
 func (n *Nodes) VerifyWrite(ctx context.Context, in schemas.VerifyWriteInput) (schemas.VerifyWriteResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.VerifyWriteResult{}, err
 	}
@@ -199,7 +199,7 @@ func (n *Nodes) VerifyWrite(ctx context.Context, in schemas.VerifyWriteInput) (s
 
 // WaitCaughtUp waits, heartbeating, until a replica has replayed up to LSN.
 func (n *Nodes) WaitCaughtUp(ctx context.Context, in schemas.WaitCaughtUpInput) (schemas.WaitCaughtUpResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.WaitCaughtUpResult{}, err
 	}

@@ -31,7 +31,7 @@ type Probe struct {
 // object store as seen from the region. An unreachable node is a result, not
 // an error: the error return is kept for a probe that could not run at all.
 func (p *Probe) ProbeRegion(ctx context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
-	p, err := p.serving(in.Cluster)
+	p, err := serving(p, in.Cluster)
 	if err != nil {
 		return schemas.ProbeRegionResult{}, err
 	}

@@ -23,7 +23,7 @@ const promoteWait = 60
 // creates the replication slots the other nodes stream through, when the
 // cluster uses slots (the promoted node streamed through one).
 func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.PromoteResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.PromoteResult{}, err
 	}
@@ -189,7 +189,7 @@ func (n *Nodes) ensureSlotOn(ctx context.Context, node schemas.PostgresNode, slo
 // primary_conninfo keeps every parameter but the host and port, which
 // become the primary's; PostgreSQL 15 reloads it without a restart.
 func (n *Nodes) Repoint(ctx context.Context, in schemas.RepointInput) (schemas.RepointResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.RepointResult{}, err
 	}

@@ -36,7 +36,7 @@ const startGrace = 10 * time.Second
 // and waits until it streams. A node that cannot be rejoined without an
 // operator is a non-retryable ErrCannotRejoin that says why.
 func (n *Nodes) RejoinNode(ctx context.Context, in schemas.RejoinNodeInput) (schemas.RejoinNodeResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.RejoinNodeResult{}, err
 	}

@@ -100,7 +100,7 @@ return {'published', raw}
 
 // ReadRouting returns the routing record and the primary's remaining lease.
 func (r *Routing) ReadRouting(ctx context.Context, in schemas.ReadRoutingInput) (schemas.ReadRoutingResult, error) {
-	r, err := r.serving(in.Cluster)
+	r, err := serving(r, in.Cluster)
 	if err != nil {
 		return schemas.ReadRoutingResult{}, err
 	}
@@ -130,7 +130,7 @@ func (r *Routing) ReadRouting(ctx context.Context, in schemas.ReadRoutingInput) 
 // InitRouting creates the record at epoch 1 naming in.Primary unless one
 // exists, and returns the record in force.
 func (r *Routing) InitRouting(ctx context.Context, in schemas.InitRoutingInput) (schemas.InitRoutingResult, error) {
-	r, err := r.serving(in.Cluster)
+	r, err := serving(r, in.Cluster)
 	if err != nil {
 		return schemas.InitRoutingResult{}, err
 	}
@@ -166,7 +166,7 @@ func (r *Routing) InitRouting(ctx context.Context, in schemas.InitRoutingInput) 
 // primary and Fenced = in.Failed. Repeating it after success returns the same
 // record; any other epoch is a non-retryable ErrEpochMoved.
 func (r *Routing) BumpEpoch(ctx context.Context, in schemas.BumpEpochInput) (schemas.BumpEpochResult, error) {
-	r, err := r.serving(in.Cluster)
+	r, err := serving(r, in.Cluster)
 	if err != nil {
 		return schemas.BumpEpochResult{}, err
 	}
@@ -221,7 +221,7 @@ func (r *Routing) casOutcome(cluster string, epoch int64, v []string) (schemas.R
 // idempotent), waits for a Redis replica to have it, and repoints and
 // reloads pgbouncer where the topology names one.
 func (r *Routing) PublishPrimary(ctx context.Context, in schemas.PublishPrimaryInput) (schemas.PublishPrimaryResult, error) {
-	r, err := r.serving(in.Cluster)
+	r, err := serving(r, in.Cluster)
 	if err != nil {
 		return schemas.PublishPrimaryResult{}, err
 	}
@@ -307,7 +307,7 @@ return 1
 // ListHistory returns the newest events of the cluster's history. An entry
 // that does not parse is shown as such rather than hidden.
 func (r *Routing) ListHistory(ctx context.Context, in schemas.ListHistoryInput) (schemas.ListHistoryResult, error) {
-	r, err := r.serving(in.Cluster)
+	r, err := serving(r, in.Cluster)
 	if err != nil {
 		return schemas.ListHistoryResult{}, err
 	}

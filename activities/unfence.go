@@ -15,7 +15,7 @@ import (
 // unmarked and started (the start may fail when the host is truly down; the
 // next failover attempt then tries again); a read-only one is made writable.
 func (n *Nodes) UnfenceNode(ctx context.Context, in schemas.UnfenceNodeInput) (schemas.UnfenceNodeResult, error) {
-	n, err := n.serving(in.Cluster)
+	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.UnfenceNodeResult{}, err
 	}
