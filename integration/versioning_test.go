@@ -53,20 +53,7 @@ func TestVersioning_PinnedWorkflowFinishesOnItsBuildWhileNewOnesStartOnThePromot
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
-	stackClient := temporalClient(t)
-	if err := devstack.EnsureNamespace(ctx, stackClient, versioningNamespace, "lifeboat versioning test: two builds side by side"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Dial(client.Options{HostPort: devstack.TemporalAddress, Namespace: versioningNamespace, Logger: testLogger{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-
-	dir := t.TempDir()
-	oldBin := buildWorker(t, dir, oldBuild)
-	newBin := buildWorker(t, dir, newBuild)
-	topo := versioningTopology(t, dir)
+	c, oldBin, newBin, topo := setUpVersioning(ctx, t)
 
 	// vt-b's deployment gets a current build (the old one), then its worker
 	// stops: from here on, region vt-b's activities wait for it.
@@ -163,18 +150,7 @@ func TestVersioning_PinnedWorkflowFinishesOnItsBuildWhileNewOnesStartOnThePromot
 func TestVersioning_APromotingWorkerAdoptsWorkflowsPinnedToAGoneBuild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := devstack.EnsureNamespace(ctx, temporalClient(t), versioningNamespace, "lifeboat versioning test: two builds side by side"); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.Dial(client.Options{HostPort: devstack.TemporalAddress, Namespace: versioningNamespace, Logger: testLogger{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	dir := t.TempDir()
-	oldBin := buildWorker(t, dir, oldBuild)
-	newBin := buildWorker(t, dir, newBuild)
-	topo := versioningTopology(t, dir)
+	c, oldBin, newBin, topo := setUpVersioning(ctx, t)
 	promoting := devstack.EnvPromote + "=true"
 
 	oldB := startVersionedWorker(t, oldBin, topo, vtB, promoting)
@@ -203,6 +179,23 @@ func TestVersioning_APromotingWorkerAdoptsWorkflowsPinnedToAGoneBuild(t *testing
 	if first := tasks[0]; first.build != oldBuild {
 		t.Errorf("%s: first workflow task ran on build %q, want %s", held, first.build, oldBuild)
 	}
+}
+
+// setUpVersioning prepares what every versioning test starts from: the
+// test namespace and a client of it, the old and the new build of the
+// worker, and the path of the test's topology.
+func setUpVersioning(ctx context.Context, t *testing.T) (c client.Client, oldBin, newBin, topology string) {
+	t.Helper()
+	if err := devstack.EnsureNamespace(ctx, temporalClient(t), versioningNamespace, "lifeboat versioning test: two builds side by side"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: devstack.TemporalAddress, Namespace: versioningNamespace, Logger: testLogger{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	dir := t.TempDir()
+	return c, buildWorker(t, dir, oldBuild), buildWorker(t, dir, newBuild), versioningTopology(t, dir)
 }
 
 // buildWorker builds the worker as version into dir, as `make build` does.
