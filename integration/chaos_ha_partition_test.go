@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -27,6 +28,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/guard"
+	"github.com/runnerhub/lifeboat/internal/keepalive"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/internal/pgos"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -509,12 +511,14 @@ func startPartitionWorker(ctx context.Context, t *testing.T, topo *schemas.Topol
 	ensureChaosNamespace(ctx, t)
 	c := chaosClient(t)
 	logger := zaptest.NewLogger(t)
-	global := worker.New(c, schemas.GlobalTaskQueue, worker.Options{})
+	// As the stack's workers do, heartbeat the failover's activities.
+	opts := worker.Options{Interceptors: []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
+	global := worker.New(c, schemas.GlobalTaskQueue, opts)
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
 	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger})
 	global.RegisterActivity(&activities.Control{Client: c})
-	regional := worker.New(c, schemas.RegionTaskQueue(devstack.RegionB), worker.Options{})
+	regional := worker.New(c, schemas.RegionTaskQueue(devstack.RegionB), opts)
 	regional.RegisterActivity(&activities.Probe{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger})
 	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger, PGBin: devstack.PostgresBinDir})
 	for _, w := range []worker.Worker{global, regional} {

@@ -29,6 +29,7 @@ import (
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -37,6 +38,7 @@ import (
 	"github.com/runnerhub/lifeboat/internal/buildid"
 	"github.com/runnerhub/lifeboat/internal/deploy"
 	"github.com/runnerhub/lifeboat/internal/guard"
+	"github.com/runnerhub/lifeboat/internal/keepalive"
 	"github.com/runnerhub/lifeboat/internal/tclient"
 	"github.com/runnerhub/lifeboat/schemas"
 	"github.com/runnerhub/lifeboat/workflows"
@@ -159,8 +161,12 @@ func run(cfg config) error {
 	reg.MustRegister(activities.FileSyncCollector(fileSync))
 
 	// Heartbeats reach the server every 5 s at most, so the Web UI and
-	// `lifeboat backup --wait` show progress that moves.
-	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second}
+	// `lifeboat backup --wait` show progress that moves. Activities given a
+	// heartbeat timeout that do not heartbeat themselves (the failover's)
+	// are heartbeated by the worker, so one lost with its worker is retried
+	// within that timeout.
+	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second,
+		Interceptors: []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
 	global := worker.New(c, schemas.GlobalTaskQueue, versioned(opts, cfg.versioning, schemas.WorkflowDeployment, build))
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
