@@ -68,10 +68,11 @@ func (n *Nodes) Promote(ctx context.Context, in schemas.PromoteInput) (schemas.P
 	}
 	res := schemas.PromoteResult{AlreadyPrimary: !inRecovery}
 	if inRecovery {
-		stop := heartbeatEvery(ctx, 5*time.Second, func() any { return "promoting " + node.Name })
+		// The worker heartbeats the whole activity (internal/keepalive); a
+		// heartbeat of its own here would end that and leave the steps
+		// after the promotion without one.
 		var done bool
 		err := conn.QueryRow(ctx, `SELECT pg_promote(true, $1)`, promoteWait).Scan(&done)
-		stop()
 		if err != nil {
 			return res, fmt.Errorf("promote %s: pg_promote: %w", node.Name, err)
 		}
