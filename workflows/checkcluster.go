@@ -99,6 +99,9 @@ func probeCluster(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRe
 			TaskQueue:              schemas.RegionTaskQueue(r),
 			ScheduleToStartTimeout: regionProbeWait,
 			StartToCloseTimeout:    30 * time.Second,
+			// A failover chooses its candidate from these probes: one
+			// lost with its worker is tried again within seconds.
+			HeartbeatTimeout: haHeartbeat,
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval:        time.Second,
 				MaximumAttempts:        2,

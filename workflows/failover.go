@@ -19,6 +19,11 @@ const (
 	// leaseMargin is added to a lease's remaining time before promoting, for
 	// clock drift between the guard and the routing store.
 	leaseMargin = 500 * time.Millisecond
+	// haHeartbeat is how soon a failover's activity whose worker died is
+	// retried on another: the workers heartbeat every activity that has a
+	// heartbeat timeout (internal/keepalive), so without one an activity
+	// lost with its worker waited for its start-to-close timeout.
+	haHeartbeat = 5 * time.Second
 )
 
 // failoverNonRetryable are the error types a failover step never retries.
@@ -247,7 +252,8 @@ func (f *failover) confirm() error {
 	var res schemas.ConfirmDownResult
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 		TaskQueue: schemas.RegionTaskQueue(region), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
+		HeartbeatTimeout: haHeartbeat,
+		RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 	})
 	if err := workflow.ExecuteActivity(ctx, nodes.ConfirmDown, schemas.ConfirmDownInput{Cluster: f.in.Cluster, Node: f.in.Failed}).Get(f.ctx, &res); err != nil {
 		// No second opinion to be had: the first region's judgement stands.
@@ -268,7 +274,8 @@ func (f *failover) startFence(epoch int64) workflow.Future {
 	var nodes *activities.Nodes
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: time.Minute,
-		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
+		HeartbeatTimeout: haHeartbeat,
+		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 	})
 	return workflow.ExecuteActivity(ctx, nodes.FenceNode, schemas.FenceNodeInput{Cluster: f.in.Cluster, Node: f.in.Failed, Epoch: epoch})
 }
@@ -385,7 +392,8 @@ func (f *failover) startRepoint(primary string, others []string) map[string]work
 		region, _ := f.topo.NodeRegion(n)
 		ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 			TaskQueue: schemas.RegionTaskQueue(region), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: 30 * time.Second,
-			RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
+			HeartbeatTimeout: haHeartbeat,
+			RetryPolicy:      &temporal.RetryPolicy{MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 		})
 		futures[n] = workflow.ExecuteActivity(ctx, nodes.Repoint, schemas.RepointInput{Cluster: f.in.Cluster, Node: n, Primary: primary})
 	}
@@ -449,11 +457,13 @@ func (f *failover) regionalCtx(ctx workflow.Context, region string) workflow.Con
 	return workflow.WithActivityOptions(ctx, haActivity(schemas.RegionTaskQueue(region)))
 }
 
-// haActivity retries fast: a failover counts in seconds.
+// haActivity retries fast, and soon after its worker died: a failover
+// counts in seconds.
 func haActivity(queue string) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: 2 * time.Minute,
+		HeartbeatTimeout:    haHeartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: 200 * time.Millisecond, BackoffCoefficient: 2, MaximumInterval: 5 * time.Second,
 			MaximumAttempts: 10, NonRetryableErrorTypes: failoverNonRetryable,

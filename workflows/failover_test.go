@@ -300,11 +300,15 @@ func TestSwitchover_StopsCleanlyWaitsForReplayAndPublishesBeforeRejoining(t *tes
 			pauses = append(pauses, signal)
 			return nil
 		})
+	timeouts := heartbeatTimeouts(h.env)
 	h.env.ExecuteWorkflow(Switchover, schemas.SwitchoverInput{Cluster: "dev", Candidate: "pg-a2"})
 	var got schemas.SwitchoverResult
 	if err := h.env.GetWorkflowResult(&got); err != nil {
 		t.Fatal(err)
 	}
+	// A worker's death costs seconds, as in a failover.
+	checkHeartbeatTimeouts(t, timeouts(), []string{"ReadRouting", "BumpEpoch", "FenceNode", "Promote", "Repoint", "PublishPrimary", "VerifyWrite", "RecordEvent"},
+		"WaitCaughtUp", "RejoinNode")
 	assertOrder(t, h.calls, "bump", "fence", "caught up", "promote pg-a2", "repoint pg-b1 to pg-a2", "publish pg-a2", "verify", "rejoin pg-a1 to pg-a2", "record")
 	if got.From != "pg-a1" || got.To != "pg-a2" || got.Epoch != 5 || !got.Rejoined || got.StopLSN != "0/3000300" {
 		t.Errorf("result %+v", got)

@@ -538,7 +538,7 @@ func (m *monitor) promoteInDR(ctx workflow.Context, f *schemas.ActiveFailover) {
 		Detected: schemas.FailoverDetected{Region: m.topo.Backup.DRRegion, At: workflow.Now(ctx)},
 	}
 	var control *activities.Control
-	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+	gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 	var started schemas.StartFailoverResult
 	if err := workflow.ExecuteActivity(gctx, control.StartDRFailover, in).Get(ctx, &started); err != nil {
 		m.logger.Error("start DR failover", "error", err)
@@ -703,7 +703,7 @@ func (m *monitor) judgeRedis(ctx workflow.Context) {
 		}
 		m.st.Alerted[key] = true
 		var routing *activities.Routing
-		gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+		gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 		var res schemas.SentinelFailoverResult
 		err := workflow.ExecuteActivity(gctx, routing.SentinelFailover, schemas.SentinelFailoverInput{Cluster: m.topo.Cluster}).Get(ctx, &res)
 		detail := fmt.Sprintf("Redis master %s failed and Sentinel had not acted within %s: asked %s to fail over", o.Name, m.topo.Failover.SentinelWindowOrDefault(), res.Sentinel)
@@ -728,10 +728,19 @@ func (m *monitor) redisNodeIs(name, addr string) bool {
 
 func (m *monitor) publishRedis(ctx workflow.Context, master string) {
 	var routing *activities.Routing
-	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
+	gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 	if err := workflow.ExecuteActivity(gctx, routing.PublishRedisMaster, schemas.PublishRedisMasterInput{Cluster: m.topo.Cluster, Master: master}).Get(ctx, nil); err != nil {
 		m.logger.Warn("publish redis master", "error", err)
 	}
+}
+
+// recoveryActivity is shortActivity for the monitor's recovery actions
+// (a DR failover, a Sentinel failover, the Redis routing): one lost with
+// its worker is tried again within seconds, not minutes.
+func recoveryActivity(queue string) workflow.ActivityOptions {
+	o := shortActivity(queue)
+	o.HeartbeatTimeout = haHeartbeat
+	return o
 }
 
 // wakeAt makes the monitor judge again at t, the earliest of the pending ones.

@@ -385,8 +385,16 @@ func TestHealthMonitor_NudgesSentinelAfterItsWindowAndFollowsTheNewMaster(t *tes
 	var before, after schemas.MonitorState
 	h.statusAt(t, 20*time.Second, &before)
 	h.statusAt(t, 3*time.Minute, &after)
+	timeouts := heartbeatTimeouts(h.env)
 	h.run(t, 4*time.Minute)
 
+	// The monitor's recovery actions, like a failover's, are retried within
+	// seconds of their worker's death.
+	for _, name := range []string{"SentinelFailover", "PublishRedisMaster"} {
+		if got := timeouts()[name]; got != haHeartbeat {
+			t.Errorf("%s: heartbeat timeout %s (negative: none, start-to-close), want %s", name, got, haHeartbeat)
+		}
+	}
 	if nudges != 1 {
 		t.Errorf("SENTINEL FAILOVER asked %d times, want once, after the 30 s window", nudges)
 	}
