@@ -175,7 +175,7 @@ func PlanFileSync(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 	var blocked []string
 	for _, e := range src.Entries {
 		c, ok := have[e.Path]
-		if !ok || !typeConflict(e, c) || under(e.Path, blocked) {
+		if !ok || !typeConflict(e, *c) || under(e.Path, blocked) {
 			continue
 		}
 		blocked = append(blocked, e.Path)
@@ -185,10 +185,14 @@ func PlanFileSync(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 	} else {
 		p.Conflicts = blocked
 	}
-	view := map[string]FileEntry{}
-	for _, c := range copy.Entries {
-		if !(o.AllowDeletes && under(c.Path, blocked)) {
-			view[c.Path] = c
+	// The copy as the plan sees it: without what the removals take.
+	view := have
+	if o.AllowDeletes && len(blocked) > 0 {
+		view = make(map[string]*FileEntry, len(have))
+		for i, c := range copy.Entries {
+			if !under(c.Path, blocked) {
+				view[c.Path] = &copy.Entries[i]
+			}
 		}
 	}
 
@@ -200,8 +204,8 @@ func PlanFileSync(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 		}
 		c, ok := view[e.Path]
 		switch {
-		case ok && e.sameContent(c):
-			if !e.sameMeta(c) {
+		case ok && e.sameContent(*c):
+			if !e.sameMeta(*c) {
 				p.Meta = append(p.Meta, e)
 			}
 		case e.Type == EntryDir:
@@ -229,9 +233,17 @@ func PlanFileSync(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 
 	// Content the copy holds at a path this sync does not overwrite can
 	// be copied there; a path it overwrites may already hold other bytes.
+	// Only the contents the plan needs are looked for.
+	wanted := make(map[string]bool, len(targets))
+	for _, e := range targets {
+		wanted[e.SHA256] = true
+	}
 	byHash := map[string][]string{}
 	for _, c := range copy.Entries {
-		if _, ok := view[c.Path]; ok && c.Type == EntryFile && c.SHA256 != "" && !unstable[c.Path] {
+		if !wanted[c.SHA256] || c.Type != EntryFile || unstable[c.Path] {
+			continue
+		}
+		if _, ok := view[c.Path]; ok {
 			byHash[c.SHA256] = append(byHash[c.SHA256], c.Path)
 		}
 	}
@@ -270,11 +282,11 @@ func planStore(src, copy FileManifest, o PlanOptions) FileSyncPlan {
 	for _, e := range src.Entries {
 		c, ok := have[e.Path]
 		// A file's entry is only as good as the object behind it.
-		same := ok && e.sameContent(c) && (e.Type != EntryFile || held[e.SHA256])
+		same := ok && e.sameContent(*c) && (e.Type != EntryFile || held[e.SHA256])
 		switch {
 		case e.unsettled():
 		case same:
-			if !e.sameMeta(c) {
+			if !e.sameMeta(*c) {
 				p.Meta = append(p.Meta, e)
 			}
 		case e.Type == EntryDir:
@@ -354,10 +366,11 @@ func batch(files []FileEntry, o PlanOptions) [][]FileEntry {
 	return out
 }
 
-func indexEntries(es []FileEntry) map[string]FileEntry {
-	m := make(map[string]FileEntry, len(es))
-	for _, e := range es {
-		m[e.Path] = e
+// indexEntries maps each path of es to its entry in es.
+func indexEntries(es []FileEntry) map[string]*FileEntry {
+	m := make(map[string]*FileEntry, len(es))
+	for i := range es {
+		m[es[i].Path] = &es[i]
 	}
 	return m
 }
@@ -386,7 +399,7 @@ func CopyAfterSync(src, copy FileManifest, p FileSyncPlan, done map[string]FileE
 	}
 	keep := func(path string) {
 		if c, ok := have[path]; ok {
-			out.Entries = append(out.Entries, c)
+			out.Entries = append(out.Entries, *c)
 		}
 	}
 	for _, e := range src.Entries {
@@ -396,8 +409,8 @@ func CopyAfterSync(src, copy FileManifest, p FileSyncPlan, done map[string]FileE
 		case done[e.Path].Type != "":
 			out.Entries = append(out.Entries, done[e.Path])
 		default:
-			if c, ok := have[e.Path]; ok && e.sameContent(c) {
-				out.Entries = append(out.Entries, c)
+			if c, ok := have[e.Path]; ok && e.sameContent(*c) {
+				out.Entries = append(out.Entries, *c)
 			}
 		}
 	}
