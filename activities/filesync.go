@@ -327,24 +327,25 @@ func (f *FileSync) ScanFileTree(ctx context.Context, in schemas.ScanFileTreeInpu
 	m := schemas.FileManifest{FormatVersion: schemas.FileManifestFormatVersion, Cluster: in.Cluster, Tree: t.Name, Taken: taken, Entries: entries}
 	// One object is both this run's source manifest and the next scan's
 	// cache: it says only what the source held, whatever becomes of this
-	// sync, and one sync of a tree runs at a time.
+	// sync, and one sync of a tree runs at a time. It is stored while the
+	// early plan runs, and before the scan answers.
 	key := cacheKey
-	if err := putFileManifest(ctx, store, key, m); err != nil {
-		return schemas.ScanFileTreeResult{}, err
-	}
+	putF := later(func() (struct{}, error) { return struct{}{}, putFileManifest(ctx, store, key, m) })
 	res := schemas.ScanFileTreeResult{Key: key, Hashed: s.hashed, HashedBytes: s.hashedBytes, Skipped: s.skipped, Taken: taken}
 	res.Files, res.Bytes = countFiles(entries)
+	var planErr error
 	if early {
 		// Only a head start: without it the workflow plans after both scans.
 		if last, err := lastCopyF(); err == nil {
 			p, err := f.plan(ctx, store, t, schemas.PlanFileSyncInput{
 				Cluster: in.Cluster, Tree: in.Tree, Run: in.Run, BatchFiles: in.BatchFiles, BatchMB: in.BatchMB,
 			}, m, last)
-			if err != nil {
-				return res, err
-			}
-			res.Plan = &p
+			res.Plan, planErr = &p, err
 		}
+	}
+	_, putErr := putF()
+	if err := errors.Join(putErr, planErr); err != nil {
+		return schemas.ScanFileTreeResult{}, err
 	}
 	f.logger().Info("file tree scanned", zap.String("tree", t.Name), zap.Int("files", res.Files), zap.Int64("bytes", res.Bytes),
 		zap.Int("hashed", res.Hashed), zap.Duration("took", time.Since(taken)))
@@ -467,18 +468,42 @@ type runState struct {
 	skipped   []string
 }
 
-// readRun reads the run's manifests, plan and what each batch reported.
-// The apply that commits passes what it holds: its own report (last, for
-// batch batches-1) and the plan when it read it.
-func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int, plan *schemas.FileSyncPlan, last *schemas.FileBatchDone) (runState, error) {
-	var r runState
+// runHeld is what the apply that commits already holds of its run: the
+// plan when it read it, its own report, and the run's manifests, whose
+// reading it started with the batch.
+type runHeld struct {
+	plan      *schemas.FileSyncPlan
+	last      *schemas.FileBatchDone // the report of the run's last batch
+	manifests func() (src, cp schemas.FileManifest, err error)
+}
+
+// readManifests starts reading the run's manifests of the source and of
+// the copy, side by side, and returns a function that waits for them.
+func readManifests(ctx context.Context, store objstore.Store, cluster, tree, run string) func() (src, cp schemas.FileManifest, err error) {
+	srcF := later(func() (schemas.FileManifest, error) {
+		return getFileManifest(ctx, store, schemas.FileSourceCacheKey(cluster, tree))
+	})
 	cpF := later(func() (schemas.FileManifest, error) {
 		return getFileManifest(ctx, store, schemas.FileSyncRunKey(cluster, tree, run, copyName))
 	})
-	var err, cpErr error
-	r.src, err = getFileManifest(ctx, store, schemas.FileSourceCacheKey(cluster, tree))
-	r.copy, cpErr = cpF()
-	if err = errors.Join(err, cpErr); err != nil {
+	return func() (src, cp schemas.FileManifest, err error) {
+		src, err = srcF()
+		cp, cpErr := cpF()
+		return src, cp, errors.Join(err, cpErr)
+	}
+}
+
+// readRun reads the run's manifests, plan and what each batch reported,
+// but what held already holds.
+func readRun(ctx context.Context, store objstore.Store, cluster, tree, run string, batches int, held runHeld) (runState, error) {
+	var r runState
+	manifests := held.manifests
+	if manifests == nil {
+		manifests = readManifests(ctx, store, cluster, tree, run)
+	}
+	plan, last := held.plan, held.last
+	var err error
+	if r.src, r.copy, err = manifests(); err != nil {
 		return r, err
 	}
 	if plan != nil {

@@ -150,13 +150,13 @@ func (f *FileSync) CommitFileSync(ctx context.Context, in schemas.CommitFileSync
 	if err != nil {
 		return schemas.CommitFileSyncResult{}, err
 	}
-	return f.commit(ctx, store, t, in.Cluster, in.Run, in.Batches, nil, nil)
+	return f.commit(ctx, store, t, in.Cluster, in.Run, in.Batches, runHeld{})
 }
 
 // commit finishes the sync: see CommitFileSync. The apply that commits
-// passes the plan it read, if any, and its own report.
-func (f *FileSync) commit(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster, runID string, batches int, plan *schemas.FileSyncPlan, last *schemas.FileBatchDone) (schemas.CommitFileSyncResult, error) {
-	run, err := readRun(ctx, store, cluster, t.Name, runID, batches, plan, last)
+// passes what it holds of the run.
+func (f *FileSync) commit(ctx context.Context, store objstore.Store, t schemas.FileTree, cluster, runID string, batches int, held runHeld) (schemas.CommitFileSyncResult, error) {
+	run, err := readRun(ctx, store, cluster, t.Name, runID, batches, held)
 	if err != nil {
 		return schemas.CommitFileSyncResult{}, err
 	}

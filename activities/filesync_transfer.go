@@ -219,6 +219,11 @@ func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatch
 	if t.Sync.Store != "" {
 		return schemas.ApplyFileBatchResult{}, invalidInput("tree", fmt.Sprintf("%s is copied into a store: its batches are stored by SendFileBatch", t.Name))
 	}
+	var held runHeld
+	if in.Commit {
+		// The commit's reads go on while the batch is written.
+		held.manifests = readManifests(ctx, store, in.Cluster, t.Name, in.Run)
+	}
 	root, err := openCopy(t)
 	if err != nil {
 		return schemas.ApplyFileBatchResult{}, err
@@ -265,7 +270,8 @@ func (f *FileSync) ApplyFileBatch(ctx context.Context, in schemas.ApplyFileBatch
 	if in.Commit {
 		// The commit takes this batch's report from here, not the store.
 		a.closeDir()
-		c, err := f.commit(ctx, store, t, in.Cluster, in.Run, in.Batch+1, plan, &a.done)
+		held.plan, held.last = plan, &a.done
+		c, err := f.commit(ctx, store, t, in.Cluster, in.Run, in.Batch+1, held)
 		if err != nil {
 			return a.res, err
 		}
