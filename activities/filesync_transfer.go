@@ -2,6 +2,7 @@ package activities
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,6 +17,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -305,6 +307,8 @@ type applier struct {
 	buf  []byte
 	h    hash.Hash
 	res  schemas.ApplyFileBatchResult
+	// done is what the copy holds now; the writers of a stream add to it.
+	mu   sync.Mutex
 	done schemas.FileBatchDone
 	// dirRoot is the directory of the last file handled (see at).
 	dirRoot *os.Root
@@ -504,47 +508,86 @@ func (a *applier) place(tmp string, e schemas.FileEntry) error {
 	if err != nil {
 		return err
 	}
-	at := base
 	if tmp != "" {
-		at = path.Base(tmp)
+		tmp = path.Base(tmp)
 	}
+	got, err := placeIn(d, base, tmp, e)
+	if err != nil {
+		return err
+	}
+	a.note(got)
+	return nil
+}
+
+// placeIn gives e's mode and time to the file tmp of directory d (base
+// itself with tmp ""), renames it to base and returns base's entry as the
+// copy now holds it.
+func placeIn(d *os.Root, base, tmp string, e schemas.FileEntry) (schemas.FileEntry, error) {
+	at := cmp.Or(tmp, base)
 	if err := d.Chmod(at, fileMode(e.Mode)); err != nil {
-		return fmt.Errorf("chmod %s: %w", e.Path, err)
+		return e, fmt.Errorf("chmod %s: %w", e.Path, err)
 	}
 	mtime := time.Unix(0, e.MTime)
 	if err := d.Chtimes(at, mtime, mtime); err != nil {
-		return fmt.Errorf("set the time of %s: %w", e.Path, err)
+		return e, fmt.Errorf("set the time of %s: %w", e.Path, err)
 	}
 	if tmp != "" {
 		if err := d.Rename(at, base); err != nil {
 			_ = d.Remove(at)
-			return fmt.Errorf("move %s into place: %w", e.Path, err)
+			return e, fmt.Errorf("move %s into place: %w", e.Path, err)
 		}
 	}
-	return a.record(e)
+	return recordIn(d, base, e)
 }
 
-// record notes e as the copy now holds it, with the copy's inode and
-// change time, so the next scan trusts it until it is written again.
+// record notes e as the copy now holds it: see recordIn.
 func (a *applier) record(e schemas.FileEntry) error {
 	d, base, err := a.at(e.Path)
 	if err != nil {
 		return err
 	}
+	got, err := recordIn(d, base, e)
+	if err != nil {
+		return err
+	}
+	a.note(got)
+	return nil
+}
+
+// recordIn returns e as the copy holds it at base in d, with the copy's
+// inode and change time, so the next scan trusts it until it is written
+// again.
+func recordIn(d *os.Root, base string, e schemas.FileEntry) (schemas.FileEntry, error) {
 	info, err := d.Lstat(base)
 	if err != nil {
-		return fmt.Errorf("stat %s: %w", e.Path, err)
+		return e, fmt.Errorf("stat %s: %w", e.Path, err)
 	}
 	got := entryOf(e.Path, info)
 	got.SHA256, got.Link = e.SHA256, e.Link
-	a.done.Entries = append(a.done.Entries, got)
-	return nil
+	return got, nil
 }
+
+// note adds an entry to what the copy holds.
+func (a *applier) note(e schemas.FileEntry) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done.Entries = append(a.done.Entries, e)
+}
+
+// applyWriters write a stream's files behind it, in chunks of
+// applyChunkSize: creating, renaming and setting the times of small files
+// is most of an apply's time, and is kernel work the stream's decrypting,
+// decompressing and hashing need not wait for.
+const (
+	applyWriters   = 3
+	applyChunks    = 16
+	applyChunkSize = 256 << 10
+)
 
 // applyStream reads the staged batch and writes its files. Records before
 // resume were handled by an earlier attempt: a file that hashes to what
 // the record holds is left as it is.
-func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchResult, entries []schemas.FileEntry, ids []age.Identity, resume int, progress schemas.FileSyncProgress) error {
+func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchResult, entries []schemas.FileEntry, ids []age.Identity, resume int, progress schemas.FileSyncProgress) (err error) {
 	want := make(map[string]schemas.FileEntry, len(entries))
 	for _, e := range entries {
 		want[e.Path] = e
@@ -563,6 +606,15 @@ func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchRe
 	defer plain.Close()
 	br := bufio.NewReaderSize(plain, 1<<20)
 	var trailer [1 + sha256.Size]byte
+	wb := newWriteBehind(a.root, applyWriters, applyChunks, applyChunkSize)
+	wb.replace = true
+	defer func() {
+		// Every file handed to a writer is in place, or removed, or the
+		// apply fails.
+		if werr := wb.wait(); err == nil {
+			err = werr
+		}
+	}()
 	for i := 0; ; i++ {
 		hdr, err := readHeader(br)
 		if err == io.EOF {
@@ -601,28 +653,55 @@ func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchRe
 				continue
 			}
 		}
-		tmp, err := a.writeTemp(e.Path, br, hdr.Size)
-		if err != nil {
+		// The file is written beside its place behind the stream, and
+		// checked here, as read, against the sender's sum in the trailer;
+		// its writer then moves it into place, or removes it.
+		tmp := tempName(e.Path)
+		discard := func() error {
+			d, base, err := wb.at(tmp)
+			if err == nil {
+				err = d.Remove(base)
+			}
 			return err
 		}
-		got := hex.EncodeToString(a.h.Sum(nil))
-		if _, err := io.ReadFull(br, trailer[:]); err != nil {
-			a.remove(tmp)
+		file := wb.start(tmp, 0o600)
+		a.h.Reset()
+		n, err := file.readFrom(io.TeeReader(io.LimitReader(br, hdr.Size), a.h))
+		if err == nil && n != hdr.Size {
+			err = io.ErrUnexpectedEOF
+		}
+		if err == nil {
+			_, err = io.ReadFull(br, trailer[:])
+		}
+		if err != nil {
+			file.end(discard)
+			if werr := wb.failure(); werr != nil {
+				return werr
+			}
 			return stagedError(sent.Key, err)
 		}
+		got := hex.EncodeToString(a.h.Sum(nil))
 		switch sum := hex.EncodeToString(trailer[1:]); {
 		case trailer[0] == recordChanged:
-			a.remove(tmp)
+			file.end(discard)
 			a.done.Skipped = append(a.done.Skipped, e.Path)
 			a.res.Skipped = append(a.res.Skipped, e.Path+": changed while it was sent; the next sync sends it")
 		case got != sum:
-			a.remove(tmp)
+			file.end(discard)
 			return fmt.Errorf("%s hashes to %s once written; the sender read %s", e.Path, got, sum)
 		default:
 			e.SHA256 = got // what was sent: the source may have changed since its scan
-			if err := a.place(tmp, e); err != nil {
+			file.end(func() error {
+				d, base, err := wb.at(e.Path)
+				if err != nil {
+					return fmt.Errorf("open the directory of %s in the copy: %w", e.Path, err)
+				}
+				got, err := placeIn(d, base, path.Base(tmp), e)
+				if err == nil {
+					a.note(got)
+				}
 				return err
-			}
+			})
 			a.res.Written++
 			a.res.WrittenBytes += hdr.Size
 		}

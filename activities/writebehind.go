@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,9 @@ type writeBehind struct {
 	next    int // the writer of the next file
 	free    chan []byte
 	wg      sync.WaitGroup
+	// replace removes a file already at a name before it is created (a
+	// temporary file an earlier attempt left).
+	replace bool
 
 	mu   sync.Mutex
 	err  error               // the first failure; later work is skipped
@@ -36,6 +40,7 @@ type writeJob struct {
 	mode fs.FileMode
 	data []byte
 	end  bool
+	then func() error // at the end: run once the file is closed
 }
 
 // newWriteBehind starts writers goroutines sharing chunks buffers of size
@@ -76,10 +81,16 @@ func (w *writeBehind) run(jobs <-chan writeJob) {
 				// The restored server syncs its whole data directory at
 				// start; writing back while the rest streams in leaves it
 				// little to wait for.
-				if err := startWriteback(f); err != nil {
-					w.fail(fmt.Errorf("write %s: %w", j.name, err))
-				}
+				err := startWriteback(f)
 				f = nil
+				switch {
+				case err != nil:
+					w.fail(fmt.Errorf("write %s: %w", j.name, err))
+				case j.then != nil && w.failure() == nil:
+					if err := j.then(); err != nil {
+						w.fail(err)
+					}
+				}
 			}
 		default:
 			var err error
@@ -127,18 +138,30 @@ func (b *writeback) wrote(n int64) {
 
 // open creates name, which must not exist, in its directory's handle.
 func (w *writeBehind) open(name string, mode fs.FileMode) (*os.File, error) {
-	dir, base := path.Split(name)
-	d := w.root
-	if dir != "" {
-		var err error
-		if d, err = w.dir(path.Clean(dir)); err != nil {
+	d, base, err := w.at(name)
+	if err != nil {
+		return nil, err
+	}
+	if w.replace {
+		if err := d.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
 	}
 	return d.OpenFile(base, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 }
 
-// dir opens a directory under the root once.
+// at returns the directory of name (a slash-separated path under the
+// root), opened once, and the name within it.
+func (w *writeBehind) at(name string) (*os.Root, string, error) {
+	dir, base := path.Split(name)
+	if dir == "" {
+		return w.root, base, nil
+	}
+	d, err := w.dir(path.Clean(dir))
+	return d, base, err
+}
+
+// dir opens a directory under the root once, making it if it is missing.
 func (w *writeBehind) dir(name string) (*os.Root, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -146,6 +169,11 @@ func (w *writeBehind) dir(name string) (*os.Root, error) {
 		return d, nil
 	}
 	d, err := w.root.OpenRoot(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = w.root.MkdirAll(name, 0o755); err == nil {
+			d, err = w.root.OpenRoot(name)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -168,25 +196,44 @@ func (w *writeBehind) failure() error {
 }
 
 // create reads r to its end into a new file called name (a slash-separated
-// path under the root, whose directory exists), written and closed behind.
-// A failure to create or write shows in a later call or in wait.
+// path under the root), written and closed behind. A failure to create or
+// write shows in a later call or in wait.
 func (w *writeBehind) create(name string, mode fs.FileMode, r io.Reader) (int64, error) {
+	f := w.start(name, mode)
+	defer f.end(nil)
+	return f.readFrom(r)
+}
+
+// behindFile is a file a writer creates: its content follows with
+// readFrom, and end closes it.
+type behindFile struct {
+	w    *writeBehind
+	jobs chan writeJob
+	name string
+}
+
+// start hands a new file called name to the next writer.
+func (w *writeBehind) start(name string, mode fs.FileMode) behindFile {
 	jobs := w.writers[w.next]
 	w.next = (w.next + 1) % len(w.writers)
 	jobs <- writeJob{name: name, mode: mode}
-	defer func() { jobs <- writeJob{name: name, end: true} }()
+	return behindFile{w: w, jobs: jobs, name: name}
+}
+
+// readFrom reads r to its end into the file.
+func (f behindFile) readFrom(r io.Reader) (int64, error) {
 	var n int64
 	for {
-		if err := w.failure(); err != nil {
+		if err := f.w.failure(); err != nil {
 			return n, err
 		}
-		buf := <-w.free
+		buf := <-f.w.free
 		k, err := fill(r, buf)
 		n += int64(k)
 		if k > 0 {
-			jobs <- writeJob{name: name, data: buf[:k]}
+			f.jobs <- writeJob{name: f.name, data: buf[:k]}
 		} else {
-			w.free <- buf
+			f.w.free <- buf
 		}
 		if err == io.EOF {
 			return n, nil
@@ -195,6 +242,13 @@ func (w *writeBehind) create(name string, mode fs.FileMode, r io.Reader) (int64,
 			return n, err
 		}
 	}
+}
+
+// end closes the file; then, unless a failure came first, its writer
+// runs then (when not nil), after the file is closed and before its next
+// file. An error of then is the writer's failure.
+func (f behindFile) end(then func() error) {
+	f.jobs <- writeJob{name: f.name, end: true, then: then}
 }
 
 // fill reads into buf until it is full or r ends; unlike io.ReadFull it

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,3 +79,42 @@ func openRoot(t *testing.T, dir string) *os.Root {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+func TestWriteBehind_ThenRunsOnTheClosedFileAndReplaceStartsOver(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "left"), []byte("an earlier attempt's"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := newWriteBehind(openRoot(t, dir), 2, 2, 3)
+	w.replace = true
+	seen := make(chan string, 2)
+	for _, name := range []string{"left", "new/dir/file"} {
+		f := w.start(name, 0o600)
+		if _, err := f.readFrom(strings.NewReader("content of " + name)); err != nil {
+			t.Fatal(err)
+		}
+		f.end(func() error {
+			// The writer has closed the file, written whole.
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			seen <- string(got)
+			return err
+		})
+	}
+	failed := w.start("last", 0o600)
+	if _, err := failed.readFrom(strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	failed.end(func() error { return errors.New("cannot place last") })
+	if err := w.wait(); err == nil || err.Error() != "cannot place last" {
+		t.Fatalf("wait = %v, want the error of the last file's then", err)
+	}
+	close(seen)
+	var got []string
+	for s := range seen {
+		got = append(got, s)
+	}
+	slices.Sort(got) // the two writers run side by side
+	if len(got) != 2 || got[0] != "content of left" || got[1] != "content of new/dir/file" {
+		t.Errorf("then saw %q; want each file whole, the one left by an earlier attempt replaced, the missing directory made", got)
+	}
+}
