@@ -64,13 +64,17 @@ func TestChaosLaggingReplica(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Kill(sender, syscall.SIGKILL) }) // before the stack is put back
 	t.Logf("stopped pg-a1's WAL sender to pg-b1 (pid %d)", sender)
-	if _, err := a1.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS lifeboat; CREATE TABLE IF NOT EXISTS lifeboat.chaos_lag (id int, at timestamptz DEFAULT now())`); err != nil {
+	// Rows are tagged with this run: the table keeps earlier runs' rows,
+	// which pg-b1 may hold too.
+	runTag := time.Now().UnixNano()
+	if _, err := a1.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS lifeboat; CREATE TABLE IF NOT EXISTS lifeboat.chaos_lag (id int, at timestamptz DEFAULT now());
+		ALTER TABLE lifeboat.chaos_lag ADD COLUMN IF NOT EXISTS run bigint`); err != nil {
 		t.Fatal(err)
 	}
 	// Acknowledged rows pg-b1 will not have, and segments past the budget.
 	acked := 0
 	for i := range 3 + int(maxLag/(16<<20)) {
-		if _, err := a1.Exec(ctx, `INSERT INTO lifeboat.chaos_lag (id) VALUES ($1)`, i); err != nil {
+		if _, err := a1.Exec(ctx, `INSERT INTO lifeboat.chaos_lag (run, id) VALUES ($1, $2)`, runTag, i); err != nil {
 			t.Fatal(err)
 		}
 		acked++
@@ -78,7 +82,7 @@ func TestChaosLaggingReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := a1.Exec(ctx, `INSERT INTO lifeboat.chaos_lag (id) VALUES (-1)`); err != nil {
+	if _, err := a1.Exec(ctx, `INSERT INTO lifeboat.chaos_lag (run, id) VALUES ($1, -1)`, runTag); err != nil {
 		t.Fatal(err)
 	}
 	acked++
@@ -170,7 +174,8 @@ func TestChaosLaggingReplica(t *testing.T) {
 		t.Errorf("estimated loss %d bytes; want what pg-b1 lacked when it was read, %d, or up to 1 MiB more", estimate, behind)
 	}
 	var kept int
-	if err := h.conn(ctx, pgB1).QueryRow(ctx, `SELECT count(*) FROM lifeboat.chaos_lag`).Scan(&kept); err != nil && !strings.Contains(err.Error(), "does not exist") {
+	// A table or column pg-b1 never received holds none of them.
+	if err := h.conn(ctx, pgB1).QueryRow(ctx, `SELECT count(*) FROM lifeboat.chaos_lag WHERE run = $1`, runTag).Scan(&kept); err != nil && !strings.Contains(err.Error(), "does not exist") {
 		t.Fatal(err)
 	}
 	row.LostWrites = acked - kept
