@@ -70,6 +70,7 @@ func (c *Control) signalWithStart(ctx context.Context, id string, in schemas.Sta
 			TaskQueue:                schemas.GlobalTaskQueue,
 			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowTaskTimeout:      schemas.FailoverTaskTimeout,
 		}, schemas.FailoverWorkflow, in.Failover)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

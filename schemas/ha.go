@@ -5,6 +5,12 @@ import (
 	"time"
 )
 
+// FailoverTaskTimeout is the workflow task timeout a Failover is started
+// with: a workflow task held by a worker that died is handed to another
+// after this long, rather than Temporal's default 10 s. A Failover's tasks
+// take milliseconds, and its local activities keep a longer task alive.
+const FailoverTaskTimeout = 3 * time.Second
+
 // HA workflow names, IDs, signals and queries.
 const (
 	HealthMonitorWorkflow = "HealthMonitor"

@@ -287,7 +287,7 @@ func failoverCmd(args []string, stdout io.Writer) error {
 	}
 	id := schemas.FailoverWorkflowID(cluster, st.Epoch)
 	run, err := c.SignalWithStartWorkflow(ctx, id, schemas.SignalFailoverDetected, schemas.FailoverDetected{Region: "operator", At: time.Now()},
-		client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue}, schemas.FailoverWorkflow, in)
+		client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue, WorkflowTaskTimeout: schemas.FailoverTaskTimeout}, schemas.FailoverWorkflow, in)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", id, err)
 	}

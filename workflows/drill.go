@@ -220,6 +220,7 @@ func (d *drill) failover() error {
 	err = d.step("fail over (Failover workflow)", func() error {
 		cctx := workflow.WithChildOptions(d.ctx, workflow.ChildWorkflowOptions{
 			WorkflowID: id + "/failover", TaskQueue: schemas.GlobalTaskQueue, WaitForCancellation: true,
+			WorkflowTaskTimeout: schemas.FailoverTaskTimeout,
 		})
 		return workflow.ExecuteChildWorkflow(cctx, schemas.FailoverWorkflow, schemas.FailoverInput{
 			Cluster: set, Failed: schemas.DrillPrimary, Epoch: 1, Synchronous: []string{schemas.DrillReplica},
