@@ -174,7 +174,8 @@ func TestChaosNetworkPartition(t *testing.T) {
 	t.Logf("partitioned %s at %s (last renewal %s before)", partOld, cut.Format(time.RFC3339Nano), cut.Sub(lastRenewal).Round(time.Millisecond))
 
 	c := chaosClient(t)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: schemas.FailoverWorkflowID(topo.Cluster, epoch), TaskQueue: schemas.GlobalTaskQueue},
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: schemas.FailoverWorkflowID(topo.Cluster, epoch), TaskQueue: schemas.GlobalTaskQueue,
+		WorkflowTaskTimeout: schemas.FailoverTaskTimeout},
 		schemas.FailoverWorkflow, schemas.FailoverInput{
 			Cluster: topo.Cluster, Failed: partOld, Epoch: epoch, LastPrimaryLSN: lastLSN, Synchronous: []string{partNew},
 			ConfirmedBy: []string{devstack.RegionB}, Reason: "reliability suite: network partition",

@@ -118,7 +118,7 @@ func (h *ha) failoverWithFault(ctx context.Context, c client.Client, w *failbenc
 	killedPrimary := time.Now()
 
 	id := schemas.FailoverWorkflowID(cluster, before.Record.Epoch)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue},
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: schemas.GlobalTaskQueue, WorkflowTaskTimeout: schemas.FailoverTaskTimeout},
 		schemas.FailoverWorkflow, schemas.FailoverInput{
 			Cluster: cluster, Failed: pgA1, Epoch: before.Record.Epoch, LastPrimaryLSN: lsn, Synchronous: []string{pgA2},
 			Reason: "reliability suite: " + what + " after " + step,
