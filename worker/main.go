@@ -165,8 +165,12 @@ func run(cfg config) error {
 	// heartbeat timeout that do not heartbeat themselves (the failover's)
 	// are heartbeated by the worker, so one lost with its worker is retried
 	// within that timeout.
+	// A workflow's next task waits on the sticky queue of the worker that
+	// ran its last one for 2 s, not 5, before any worker may take it: a
+	// failover whose worker died goes on 3 s sooner.
 	opts := worker.Options{WorkerStopTimeout: 30 * time.Second, MaxHeartbeatThrottleInterval: 5 * time.Second,
-		Interceptors: []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
+		StickyScheduleToStartTimeout: 2 * time.Second,
+		Interceptors:                 []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
 	global := worker.New(c, schemas.GlobalTaskQueue, versioned(opts, cfg.versioning, schemas.WorkflowDeployment, build))
 	workflows.Register(global)
 	global.RegisterActivity(&activities.Cluster{Topology: topo})
