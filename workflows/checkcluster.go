@@ -3,10 +3,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -91,13 +93,25 @@ func assessLevel(ctx workflow.Context, topo schemas.Topology, res schemas.CheckC
 // each on its region's task queue. A region whose worker does not answer is
 // reported with every node unhealthy rather than failing the caller.
 func probeCluster(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRegionResult {
+	results, _ := probeRegions(ctx, topo, nil)
+	return results
+}
+
+// probeRegions is probeCluster where wait, when not nil, says how long
+// each region's probe waits for a worker (regionProbeWait otherwise). It
+// also returns the regions where no worker took the probe in time.
+func probeRegions(ctx workflow.Context, topo schemas.Topology, wait func(region string) time.Duration) ([]schemas.ProbeRegionResult, []string) {
 	var probe *activities.Probe
 	regions := topo.RegionNames()
 	futures := make([]workflow.Future, len(regions))
 	for i, r := range regions {
+		toStart := regionProbeWait
+		if wait != nil {
+			toStart = wait(r)
+		}
 		rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			TaskQueue:              schemas.RegionTaskQueue(r),
-			ScheduleToStartTimeout: regionProbeWait,
+			ScheduleToStartTimeout: toStart,
 			StartToCloseTimeout:    30 * time.Second,
 			// A failover chooses its candidate from these probes: one
 			// lost with its worker is tried again within seconds.
@@ -111,13 +125,23 @@ func probeCluster(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRe
 		futures[i] = workflow.ExecuteActivity(rctx, probe.ProbeRegion, schemas.ProbeRegionInput{Cluster: topo.Cluster, Region: r})
 	}
 	results := make([]schemas.ProbeRegionResult, len(regions))
+	var silent []string
 	for i, f := range futures {
 		if err := f.Get(ctx, &results[i]); err != nil {
 			results[i] = unreachableRegion(topo, regions[i], err)
+			if noWorkerTook(err) {
+				silent = append(silent, regions[i])
+			}
 		}
 	}
+	return results, silent
+}
 
-	return results
+// noWorkerTook reports whether an activity failed because no worker took
+// it before its schedule-to-start timeout.
+func noWorkerTook(err error) bool {
+	var timeout *temporal.TimeoutError
+	return errors.As(err, &timeout) && timeout.TimeoutType() == enums.TIMEOUT_TYPE_SCHEDULE_TO_START
 }
 
 // describeCluster asks any worker for the cluster's topology.

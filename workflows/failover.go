@@ -128,6 +128,8 @@ type failover struct {
 	failedRegion string
 	steps        stepClock
 	undo         []compensation
+	// silent are the regions where no worker took the last probe.
+	silent []string
 }
 
 type compensation struct {
@@ -327,7 +329,9 @@ func (f *failover) finishFence(fencing workflow.Future, epoch int64) (how string
 // promoted by an earlier attempt, and promoting another would make two.
 func (f *failover) choose() (schemas.CandidateChoice, error) {
 	var health []schemas.NodeHealth
-	for _, r := range probeCluster(f.ctx, f.topo) {
+	results, silent := probeRegions(f.ctx, f.topo, f.probeWait)
+	f.silent = silent
+	for _, r := range results {
 		health = append(health, r.Nodes...)
 	}
 	for _, h := range health {
@@ -347,6 +351,17 @@ func (f *failover) choose() (schemas.CandidateChoice, error) {
 		return choice, temporal.NewNonRetryableApplicationError(err.Error(), schemas.ErrNoCandidate, nil, choice)
 	}
 	return choice, nil
+}
+
+// probeWait is how long a candidate probe waits for a worker of region: a
+// region where none took the last probe (a partition, a region down) is
+// given only fenceWait when the choice is made again after the lease, as
+// the fence gives it, rather than another regionProbeWait.
+func (f *failover) probeWait(region string) time.Duration {
+	if slices.Contains(f.silent, region) {
+		return fenceWait
+	}
+	return regionProbeWait
 }
 
 // otherNodes lists the PostgreSQL nodes other than the candidate: the new

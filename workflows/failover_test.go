@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -23,6 +24,8 @@ type failoverHarness struct {
 	calls []string
 	// Tests replace these to change what the cluster looks like.
 	probe    func(region string) schemas.ProbeRegionResult
+	probeErr func(region string) error // nil: every probe answers
+	probed   []string                  // the region of each probe, in order
 	fence    func() schemas.FenceNodeResult
 	routing  schemas.ReadRoutingResult
 	promote  func()
@@ -61,6 +64,14 @@ func newFailoverEnv(t *testing.T) *failoverHarness {
 		}}
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: twoRegions()}, nil)
 	env.OnActivity("ProbeRegion", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.ProbeRegionInput) (schemas.ProbeRegionResult, error) {
+		h.mu.Lock()
+		h.probed = append(h.probed, in.Region)
+		h.mu.Unlock()
+		if h.probeErr != nil {
+			if err := h.probeErr(in.Region); err != nil {
+				return schemas.ProbeRegionResult{}, err
+			}
+		}
 		return h.probe(in.Region), nil
 	})
 	// The slot is granted at once and given back at the end.
@@ -185,6 +196,51 @@ func TestFailover_UnreachableOldPrimaryWaitsOutItsLease(t *testing.T) {
 	if got.Fenced != "lease expired" {
 		t.Errorf("fenced %q, want lease expired", got.Fenced)
 	}
+}
+
+// A region where no worker took the candidate probe (a partition, a
+// region down) is not waited for a whole regionProbeWait again when the
+// choice is made once more after the old primary's lease.
+func TestFailover_ARegionWithoutAWorkerIsWaitedForBrieflyAfterTheLease(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.fence = func() schemas.FenceNodeResult { return schemas.FenceNodeResult{How: schemas.FencedNone} }
+	h.routing = schemas.ReadRoutingResult{Found: true, LeaseRemaining: 5 * time.Second}
+	h.probeErr = func(region string) error {
+		if region == "region-a" {
+			return temporal.NewTimeoutError(enums.TIMEOUT_TYPE_SCHEDULE_TO_START, nil)
+		}
+		return nil
+	}
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	// pg-a2, the synchronous standby, was not seen: pg-b1, within the
+	// allowed lag, is promoted, as before.
+	if got.Promoted != "pg-b1" || got.Fenced != "lease expired" {
+		t.Errorf("promoted %q, fenced %q; want pg-b1 after the lease", got.Promoted, got.Fenced)
+	}
+	if n := countOf(h.probed, "region-a"); n != 2 {
+		t.Errorf("region-a probed %d times (%v), want twice: before and after the lease", n, h.probed)
+	}
+	f := &failover{silent: []string{"region-a"}}
+	if f.probeWait("region-a") != fenceWait || f.probeWait("region-b") != regionProbeWait {
+		t.Errorf("waits %s and %s, want %s for the silent region, %s for the other", f.probeWait("region-a"), f.probeWait("region-b"), fenceWait, regionProbeWait)
+	}
+	if noWorkerTook(temporal.NewTimeoutError(enums.TIMEOUT_TYPE_START_TO_CLOSE, nil)) || noWorkerTook(errors.New("refused")) {
+		t.Error("noWorkerTook counts a timeout after the start, or another error, as no worker")
+	}
+}
+
+func countOf(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }
 
 func TestFailover_NoCandidateUndoesTheFenceAndEpoch(t *testing.T) {
