@@ -377,7 +377,7 @@ func untar(r io.Reader, dir string) (res schemas.RestoreBaseResult, err error) {
 	defer root.Close()
 	tr := tar.NewReader(r)
 	w := newWriteBehind(root, untarWriters, untarChunks, untarChunkSize)
-	made := map[string]bool{".": true} // directories known to exist
+	w.dirMode = 0o700 // a file's directory the tar does not list first
 	defer func() {
 		if werr := w.wait(); err == nil && werr != nil {
 			err = werr
@@ -401,15 +401,8 @@ func untar(r io.Reader, dir string) (res schemas.RestoreBaseResult, err error) {
 			if err := root.MkdirAll(name, mode|0o700); err != nil {
 				return res, err
 			}
-			made[name] = true
 		case tar.TypeReg:
-			if dir := filepath.Dir(name); !made[dir] {
-				if err := root.MkdirAll(dir, 0o700); err != nil {
-					return res, err
-				}
-				made[dir] = true
-			}
-			n, err := w.create(name, mode, tr)
+			n, err := w.create(filepath.ToSlash(name), mode, tr)
 			if err != nil {
 				return res, fmt.Errorf("write %s: %w", name, err)
 			}

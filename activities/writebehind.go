@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,9 @@ type writeBehind struct {
 	// replace removes a file already at a name before it is created (a
 	// temporary file an earlier attempt left).
 	replace bool
+	// dirMode is the mode of a missing directory a writer makes (0o755
+	// when zero).
+	dirMode fs.FileMode
 
 	mu   sync.Mutex
 	err  error               // the first failure; later work is skipped
@@ -170,7 +174,7 @@ func (w *writeBehind) dir(name string) (*os.Root, error) {
 	}
 	d, err := w.root.OpenRoot(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err = w.root.MkdirAll(name, 0o755); err == nil {
+		if err = w.root.MkdirAll(name, cmp.Or(w.dirMode, 0o755)); err == nil {
 			d, err = w.root.OpenRoot(name)
 		}
 	}
