@@ -78,6 +78,8 @@ type monitor struct {
 	rto       workflow.Future
 	cancelRTO workflow.CancelFunc
 	wake      workflow.Future // re-judge at a deadline (backoff, Sentinel window, rejoin grace)
+	wakeBy    time.Time       // when wake fires
+	stopWake  workflow.CancelFunc
 	rejoins   map[string]workflow.ChildWorkflowFuture
 	attr      string
 }
@@ -743,12 +745,22 @@ func recoveryActivity(queue string) workflow.ActivityOptions {
 	return o
 }
 
-// wakeAt makes the monitor judge again at t, the earliest of the pending ones.
+// wakeAt makes the monitor judge again at t, or sooner. From version 1 on,
+// a wake-up sooner than the pending one replaces it: the first asked for
+// may be far off (a failed rejoin's 10-minute back-off) and a later one
+// near (a stray replica's 10 s grace), which waited for the far one before.
 func (m *monitor) wakeAt(ctx workflow.Context, t time.Time) {
 	if m.wake != nil {
-		return
+		if !t.Before(m.wakeBy) ||
+			workflow.GetVersion(ctx, "monitor-earliest-wake", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return
+		}
+		m.stopWake()
 	}
-	m.wake = workflow.NewTimer(ctx, max(t.Sub(workflow.Now(ctx)), time.Second))
+	now := workflow.Now(ctx)
+	d := max(t.Sub(now), time.Second)
+	wctx, cancel := workflow.WithCancel(ctx)
+	m.wake, m.wakeBy, m.stopWake = workflow.NewTimer(wctx, d), now.Add(d), cancel
 }
 
 func (m *monitor) onPause(req schemas.PauseRequest, on bool) {
