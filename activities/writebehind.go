@@ -73,11 +73,19 @@ func (w *writeBehind) run(jobs <-chan writeJob) {
 	for j := range jobs {
 		switch {
 		case j.data != nil:
-			if f != nil && w.failure() == nil {
+			// A file handed to a writer is written whole even when another
+			// writer failed meanwhile (the reader hands out no more), so
+			// its step after still runs: an apply's retry then finds every
+			// file read before the failure in place. One that fails is
+			// closed at once, and its step after is skipped.
+			if f != nil {
 				if _, err := f.Write(j.data); err != nil {
 					w.fail(fmt.Errorf("write %s: %w", j.name, err))
+					_ = f.Close()
+					f = nil
+				} else {
+					wb.wrote(int64(len(j.data)))
 				}
-				wb.wrote(int64(len(j.data)))
 			}
 			w.free <- j.data[:cap(j.data)]
 		case j.end:
@@ -90,7 +98,7 @@ func (w *writeBehind) run(jobs <-chan writeJob) {
 				switch {
 				case err != nil:
 					w.fail(fmt.Errorf("write %s: %w", j.name, err))
-				case j.then != nil && w.failure() == nil:
+				case j.then != nil:
 					if err := j.then(); err != nil {
 						w.fail(err)
 					}
@@ -248,9 +256,10 @@ func (f behindFile) readFrom(r io.Reader) (int64, error) {
 	}
 }
 
-// end closes the file; then, unless a failure came first, its writer
-// runs then (when not nil), after the file is closed and before its next
-// file. An error of then is the writer's failure.
+// end closes the file; then, unless creating or writing this file failed,
+// its writer runs then (when not nil), after the file is closed and before
+// its next file, even when another file failed meanwhile. An error of then
+// is the writer's failure.
 func (f behindFile) end(then func() error) {
 	f.jobs <- writeJob{name: f.name, end: true, then: then}
 }

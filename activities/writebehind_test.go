@@ -118,3 +118,29 @@ func TestWriteBehind_ThenRunsOnTheClosedFileAndReplaceStartsOver(t *testing.T) {
 		t.Errorf("then saw %q; want each file whole, the one left by an earlier attempt replaced, the missing directory made", got)
 	}
 }
+
+// A file handed over whole before another failed is still written and its
+// step after still runs: a file sync's retry finds it in place.
+func TestWriteBehind_AnotherFilesFailureDoesNotUndoAFileHandedOverWhole(t *testing.T) {
+	for range 20 { // the writers race: try both orders a few times
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "bad"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		w := newWriteBehind(openRoot(t, dir), 2, 4, 4)
+		placed := false
+		good := w.start("good", 0o600)
+		if _, err := good.readFrom(strings.NewReader("written whole")); err != nil {
+			t.Fatal(err)
+		}
+		good.end(func() error { placed = true; return nil })
+		_, _ = w.create("bad", 0o600, strings.NewReader("x")) // bad exists: its create fails
+		if err := w.wait(); err == nil || !strings.Contains(err.Error(), "create bad") {
+			t.Fatalf("wait = %v, want the failed create of bad", err)
+		}
+		got, err := os.ReadFile(filepath.Join(dir, "good"))
+		if !placed || err != nil || string(got) != "written whole" {
+			t.Fatalf("good: step after ran %v, holds %q (%v); want it written whole and its step run", placed, got, err)
+		}
+	}
+}
