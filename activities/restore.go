@@ -26,6 +26,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
 	"github.com/runnerhub/lifeboat/internal/pgos"
+	"github.com/runnerhub/lifeboat/internal/tick"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -650,29 +651,17 @@ func postmasterPID(dataDir string) int {
 	return pid
 }
 
-// heartbeatEvery records details() as the activity's heartbeat until stop.
+// heartbeatEvery records details() as the activity's heartbeat now and
+// every interval until stop.
 func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
-	quit := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			activity.RecordHeartbeat(ctx, details())
-			select {
-			case <-t.C:
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return func() { close(quit); <-finished }
+	activity.RecordHeartbeat(ctx, details())
+	return tick.Every(ctx, every, func() bool {
+		activity.RecordHeartbeat(ctx, details())
+		return true
+	})
 }
 
 func tailFile(path string, n int) string {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/runnerhub/lifeboat/internal/tick"
 )
 
 // Interceptor is a worker interceptor: &Interceptor{} in
@@ -82,34 +84,13 @@ func (o *outbound) RecordHeartbeat(ctx context.Context, details ...any) {
 // records details, ctx ends or stop is called; stop returns once no more
 // heartbeat will be recorded.
 func (o *outbound) beatEvery(ctx context.Context, every time.Duration) (stop func()) {
-	quit, finished := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(finished)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-			case <-quit:
-				return
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case <-quit: // the tick and the stop came together
-				return
-			default:
-			}
-			o.mu.Lock()
-			owned := o.owned
-			if !owned {
-				o.Next.RecordHeartbeat(ctx)
-			}
-			o.mu.Unlock()
-			if owned {
-				return
-			}
+	return tick.Every(ctx, every, func() bool {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.owned {
+			return false
 		}
-	}()
-	return func() { close(quit); <-finished }
+		o.Next.RecordHeartbeat(ctx)
+		return true
+	})
 }
