@@ -409,11 +409,20 @@ func TestHealthMonitor_NudgesSentinelAfterItsWindowAndFollowsTheNewMaster(t *tes
 	}
 }
 
-func TestHealthMonitor_RejoinsADownReplicaItsWorkerCanStart(t *testing.T) {
+// newDownA2Env is a monitor whose replica pg-a2, which its worker can
+// start (it has a data directory), goes down 5 s in; the first
+// rejoinFails rejoins fail.
+func newDownA2Env(t *testing.T, rejoinFails int) *monitorHarness {
 	topo := twoRegions()
 	topo.Regions[0].Postgres[1].DataDir = "/srv/pg-a2"
 	h := newMonitorEnv(t, topo)
+	h.rejoinFails = rejoinFails
 	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", "", schemas.StateFailed)}}}
+	return h
+}
+
+func TestHealthMonitor_RejoinsADownReplicaItsWorkerCanStart(t *testing.T) {
+	h := newDownA2Env(t, 0)
 	h.b.steps = []probeStep{{0, healthyB()}}
 	var early []string
 	h.env.RegisterDelayedCallback(func() { early = slices.Clone(h.rejoined) }, 20*time.Second)
@@ -427,11 +436,7 @@ func TestHealthMonitor_RejoinsADownReplicaItsWorkerCanStart(t *testing.T) {
 }
 
 func TestHealthMonitor_AFailedRejoinTriesAgainOnceAFailoverNamesANewPrimary(t *testing.T) {
-	topo := twoRegions()
-	topo.Regions[0].Postgres[1].DataDir = "/srv/pg-a2"
-	h := newMonitorEnv(t, topo)
-	h.rejoinFails = 1
-	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", "", schemas.StateFailed)}}}
+	h := newDownA2Env(t, 1)
 	h.b.steps = []probeStep{{0, healthyB()}}
 	var beforeFailover []string
 	h.env.RegisterDelayedCallback(func() {
@@ -464,11 +469,7 @@ func TestHealthMonitor_AFailedRejoinTriesAgainOnceAFailoverNamesANewPrimary(t *t
 // held back by it: here a failed rejoin's 10-minute back-off must not
 // delay another node's rejoin past its grace.
 func TestHealthMonitor_ALongWaitDoesNotHoldBackASoonerOne(t *testing.T) {
-	topo := twoRegions()
-	topo.Regions[0].Postgres[1].DataDir = "/srv/pg-a2"
-	h := newMonitorEnv(t, topo)
-	h.rejoinFails = 1
-	h.a.steps = []probeStep{{0, healthyA()}, {5 * time.Second, []schemas.Observation{pgObs("pg-a2", "region-a", "", schemas.StateFailed)}}}
+	h := newDownA2Env(t, 1)
 	stray := pgObs("pg-b1", "region-b", schemas.RoleReplica, schemas.StateHealthy)
 	stray.Error = "not streaming from a primary"
 	h.b.steps = []probeStep{{0, healthyB()}, {90 * time.Second, []schemas.Observation{stray}}}
