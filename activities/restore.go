@@ -657,8 +657,7 @@ func heartbeatEvery(ctx context.Context, every time.Duration, details func() any
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
-	activity.RecordHeartbeat(ctx, details())
-	return tick.Every(ctx, every, func() bool {
+	return tick.NowAndEvery(ctx, every, func() bool {
 		activity.RecordHeartbeat(ctx, details())
 		return true
 	})

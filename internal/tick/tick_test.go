@@ -42,3 +42,13 @@ func TestEvery_StopsWhenFSaysSoOrTheContextEnds(t *testing.T) {
 	}
 	stop()
 }
+
+func TestNowAndEvery_CallsAtOnceThenEveryInterval(t *testing.T) {
+	var n atomic.Int32
+	stop := NowAndEvery(context.Background(), time.Hour, func() bool { n.Add(1); return true })
+	time.Sleep(20 * time.Millisecond)
+	stop()
+	if n.Load() != 1 {
+		t.Errorf("f ran %d times in the first 20 ms of an hourly tick, want once at once", n.Load())
+	}
+}
