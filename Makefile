@@ -93,14 +93,16 @@ bench-failover: deps build
 # bench-filesync syncs, on the running stack (`make dev`), a generated tree
 # of FILES files and SIZE_MB MB (a mix of sizes, half text, half random)
 # with the FileSync workflow, then changes 1 % of it and syncs again, N times
-# each, and in the same run does the same with `rsync -a --checksum`; it
-# prints the medians as name=value lines. The tree goes under .dev and is
-# removed at the end (KEEP=1 keeps it for the next run).
+# each (HOT_PAIRS times a run with everything in the page cache, the
+# shortest and noisiest), and in the same run does the same with
+# `rsync -a --checksum`; it prints the medians as name=value lines. The tree
+# goes under .dev and is removed at the end (KEEP=1 keeps it for the next run).
 FILES ?= 20000
 SIZE_MB ?= 2000
+HOT_PAIRS ?= 5
 bench-filesync: deps build
 	go build -o $(BIN)/lifeboat-bench-filesync ./cmd/lifeboat-bench-filesync
-	$(BIN)/lifeboat-bench-filesync -files $(FILES) -size-mb $(SIZE_MB) -runs $(N) $(if $(KEEP),-keep)
+	$(BIN)/lifeboat-bench-filesync -files $(FILES) -size-mb $(SIZE_MB) -runs $(N) -hot-pairs $(HOT_PAIRS) $(if $(KEEP),-keep)
 
 # chaos runs the reliability suite on the local stack (started if it is not
 # running): every TestChaos scenario with all its repetitions, then prints

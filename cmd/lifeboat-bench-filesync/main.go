@@ -24,6 +24,7 @@ func main() {
 	fs.IntVar(&cfg.SizeMB, "size-mb", 2000, "size of the generated tree in MB (10^6 bytes)")
 	fs.Float64Var(&cfg.ChangePercent, "change-percent", 1, "percent of the files changed before each incremental sync")
 	fs.IntVar(&cfg.Runs, "runs", 3, "how many times each thing is measured; medians are printed")
+	fs.IntVar(&cfg.HotPairs, "hot-pairs", 5, "incremental syncs with everything in the page cache per run, each tool once per pair")
 	fs.StringVar(&cfg.Dir, "dir", "", "where the trees go (default .dev/bench-filesync)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the generated tree for the next run")
 	_ = fs.Parse(os.Args[1:])

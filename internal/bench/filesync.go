@@ -50,6 +50,11 @@ type FileSyncConfig struct {
 	ChangePercent float64
 	// Runs is how many times each thing is measured; medians are printed.
 	Runs int
+	// HotPairs is how many incremental syncs with everything in the page
+	// cache each run measures, each tool once per pair, each pair after its
+	// own change: they take about a second each, and their ratio is the
+	// noisiest figure, so its median is taken over Runs × HotPairs pairs.
+	HotPairs int
 	// Dir holds the trees; empty means .dev/bench-filesync in Root.
 	Dir string
 	// Keep leaves the trees for the next run instead of removing them.
@@ -80,8 +85,9 @@ func (b *fileSyncBench) logf(format string, args ...any) {
 // syncRound is what one round measured, in seconds.
 type syncRound struct {
 	full, rsyncFull float64
-	// incr and rsyncIncr are per incrementalKinds.
-	incr, rsyncIncr [3]float64
+	// incr and rsyncIncr are per incrementalKinds: each kind's times, in
+	// the order measured (the hot kind has HotPairs of them).
+	incr, rsyncIncr [3][]float64
 	sentBytes       int64 // compressed bytes of the full sync
 	changedFiles    int
 	changedBytes    int64
@@ -93,8 +99,9 @@ type syncRound struct {
 // one, and stops them; the trees and its objects in the store are removed
 // unless cfg.Keep.
 func RunFileSync(ctx context.Context, cfg FileSyncConfig, out io.Writer) (err error) {
-	if cfg.Files < 1 || cfg.SizeMB < 1 || cfg.Runs < 1 || cfg.ChangePercent <= 0 || cfg.ChangePercent > 100 {
-		return fmt.Errorf("files (%d), size (%d MB) and runs (%d) must be at least 1, the change (%g%%) within (0, 100]", cfg.Files, cfg.SizeMB, cfg.Runs, cfg.ChangePercent)
+	if cfg.Files < 1 || cfg.SizeMB < 1 || cfg.Runs < 1 || cfg.HotPairs < 1 || cfg.ChangePercent <= 0 || cfg.ChangePercent > 100 {
+		return fmt.Errorf("files (%d), size (%d MB), runs (%d) and hot pairs (%d) must be at least 1, the change (%g%%) within (0, 100]",
+			cfg.Files, cfg.SizeMB, cfg.Runs, cfg.HotPairs, cfg.ChangePercent)
 	}
 	began := time.Now()
 	stackCfg := devstack.DefaultConfig(cfg.Root)
@@ -172,8 +179,8 @@ func RunFileSync(ctx context.Context, cfg FileSyncConfig, out io.Writer) (err er
 		return err
 	}
 	header := []string{
-		fmt.Sprintf("lifeboat-bench-filesync: %d files, %d MB, %g%% changed per incremental sync, %d run(s), %d CPU(s), %s",
-			cfg.Files, cfg.SizeMB, cfg.ChangePercent, cfg.Runs, runtime.NumCPU(), time.Now().UTC().Format(time.RFC3339)),
+		fmt.Sprintf("lifeboat-bench-filesync: %d files, %d MB, %g%% changed per incremental sync, %d run(s) with %d hot-cache pair(s) each, %d CPU(s), %s",
+			cfg.Files, cfg.SizeMB, cfg.ChangePercent, cfg.Runs, cfg.HotPairs, runtime.NumCPU(), time.Now().UTC().Format(time.RFC3339)),
 		"lifeboat: the FileSync workflow between the workers of region-a and region-b, batches through the stack's S3 (versitygw), zstd and age",
 		"reference: rsync -a --checksum SRC/ COPY/ on the same tree and the same change, in the same run",
 		"incremental syncs: each after its own change; cold: the file data of the source and both copies evicted from the page cache first (posix_fadvise), the same for both tools",
@@ -278,16 +285,18 @@ func (b *fileSyncBench) removeState(ctx context.Context) error {
 }
 
 // round measures, on the current tree: a full sync and rsync from
-// nothing; then, the same 1 % changed, an incremental sync and rsync's;
-// then, another 1 % changed, an incremental sync that reads the whole
-// copy again (--rehash) and rsync's. Lifeboat and rsync swap places every
-// round, so neither always reads a colder cache.
+// nothing; then each of incrementalKinds, each pair after its own change
+// of 1 %: an incremental sync and rsync's with the trees' data out of the
+// page cache, HotPairs with everything cached, and one that reads the
+// whole copy again (--rehash). Lifeboat and rsync swap places every pair,
+// so neither always reads a colder cache.
 func (b *fileSyncBench) round(ctx context.Context, i int, files []genFile) (syncRound, error) {
 	var r syncRound
-	first := i%2 == 0
+	pairs := 0 // each pair swaps the order of the one before
 	pair := func(lb func() error, rs func() error) error {
 		steps := []func() error{lb, rs}
-		if !first {
+		pairs++
+		if (i+pairs)%2 == 0 {
 			steps = []func() error{rs, lb}
 		}
 		for _, s := range steps {
@@ -323,44 +332,57 @@ func (b *fileSyncBench) round(ctx context.Context, i int, files []genFile) (sync
 		return r, err
 	}
 
+	changes := 0
 	for k, kind := range incrementalKinds {
-		n, bytes, err := b.spec.change(b.src(), files, b.cfg.ChangePercent/100, len(incrementalKinds)*i+k)
-		if err != nil {
-			return r, err
-		}
-		r.changedFiles, r.changedBytes = n, bytes
-		evict := func() error {
-			if !kind.cold {
-				return warmTrees(b.src(), b.lbCopy(), b.rsyncCopy())
+		for range kind.pairs(b.cfg) {
+			if err := b.incremental(ctx, i, files, k, &changes, pair, &r); err != nil {
+				return r, err
 			}
-			return evictTrees(b.src(), b.lbCopy(), b.rsyncCopy())
-		}
-		lb := func() error {
-			if err := evict(); err != nil {
-				return err
-			}
-			res, secs, err := b.sync(ctx, kind.rehash)
-			if err == nil && res.Copied != n {
-				err = fmt.Errorf("the incremental sync copied %d files; %d changed", res.Copied, n)
-			}
-			r.incr[k] = secs
-			b.logf("run %d: incremental sync (%s) %.2fs, %d files", i+1, kind.name, secs, res.Copied)
-			return err
-		}
-		rs := func() error {
-			if err := evict(); err != nil {
-				return err
-			}
-			secs, err := b.rsync(ctx)
-			r.rsyncIncr[k] = secs
-			b.logf("run %d: rsync incremental (%s) %.2fs", i+1, kind.name, secs)
-			return err
-		}
-		if err := pair(lb, rs); err != nil {
-			return r, err
 		}
 	}
 	return r, nil
+}
+
+// incremental changes the tree, then measures an incremental sync of
+// incrementalKinds[k] and rsync's, in the order pair runs them, and adds
+// their times to r.
+func (b *fileSyncBench) incremental(ctx context.Context, i int, files []genFile, k int, changes *int,
+	pair func(lb, rs func() error) error, r *syncRound) error {
+	kind := incrementalKinds[k]
+	n, bytes, err := b.spec.change(b.src(), files, b.cfg.ChangePercent/100, 100*i+*changes)
+	if err != nil {
+		return err
+	}
+	*changes++
+	r.changedFiles, r.changedBytes = n, bytes
+	prepare := func() error {
+		if !kind.cold {
+			return warmTrees(b.src(), b.lbCopy(), b.rsyncCopy())
+		}
+		return evictTrees(b.src(), b.lbCopy(), b.rsyncCopy())
+	}
+	lb := func() error {
+		if err := prepare(); err != nil {
+			return err
+		}
+		res, secs, err := b.sync(ctx, kind.rehash)
+		if err == nil && res.Copied != n {
+			err = fmt.Errorf("the incremental sync copied %d files; %d changed", res.Copied, n)
+		}
+		r.incr[k] = append(r.incr[k], secs)
+		b.logf("run %d: incremental sync (%s) %.2fs, %d files", i+1, kind.name, secs, res.Copied)
+		return err
+	}
+	rs := func() error {
+		if err := prepare(); err != nil {
+			return err
+		}
+		secs, err := b.rsync(ctx)
+		r.rsyncIncr[k] = append(r.rsyncIncr[k], secs)
+		b.logf("run %d: rsync incremental (%s) %.2fs", i+1, kind.name, secs)
+		return err
+	}
+	return pair(lb, rs)
 }
 
 // incrementalKinds are the incremental syncs of a round, each after its
@@ -368,13 +390,24 @@ func (b *fileSyncBench) round(ctx context.Context, i int, files []genFile) (sync
 // (as an hourly sync of a large tree finds it), with everything cached,
 // and cached with --rehash (Lifeboat reads the whole copy, as rsync
 // --checksum always does).
-var incrementalKinds = []struct {
+var incrementalKinds = []incrementalKind{
+	{name: "cold cache", cold: true},
+	{name: "hot cache", repeated: true},
+	{name: "hot cache, rehash", rehash: true},
+}
+
+type incrementalKind struct {
 	name         string
 	cold, rehash bool
-}{
-	{"cold cache", true, false},
-	{"hot cache", false, false},
-	{"hot cache, rehash", false, true},
+	// repeated kinds are measured HotPairs times a round.
+	repeated bool
+}
+
+func (k incrementalKind) pairs(cfg FileSyncConfig) int {
+	if k.repeated {
+		return cfg.HotPairs
+	}
+	return 1
 }
 
 // warmTrees reads every file of the trees, so their data is in the page
@@ -476,10 +509,31 @@ func summarizeSync(rounds []syncRound, size int64) []figure {
 	}
 	med := func(name string, xs []float64) figure { return figure{name: name, value: median(xs), runs: xs} }
 	mbs := func(s float64) float64 { return float64(size) / 1e6 / s }
-	incr := med("incremental_sync_s", each(func(r syncRound) float64 { return r.incr[0] }))
-	rsyncIncr := med("rsync_incremental_s", each(func(r syncRound) float64 { return r.rsyncIncr[0] }))
-	hot := med("incremental_sync_hot_s", each(func(r syncRound) float64 { return r.incr[1] }))
-	rsyncHot := med("rsync_incremental_hot_s", each(func(r syncRound) float64 { return r.rsyncIncr[1] }))
+	// The incremental syncs of kind k, every pair of every round, in order.
+	lbTimes := func(k int) (xs []float64) {
+		for _, r := range rounds {
+			xs = append(xs, r.incr[k]...)
+		}
+		return xs
+	}
+	rsyncTimes := func(k int) (xs []float64) {
+		for _, r := range rounds {
+			xs = append(xs, r.rsyncIncr[k]...)
+		}
+		return xs
+	}
+	ratios := func(k int) []float64 {
+		lb, rs := lbTimes(k), rsyncTimes(k)
+		out := make([]float64, len(lb))
+		for j := range lb {
+			out[j] = rs[j] / lb[j]
+		}
+		return out
+	}
+	incr := med("incremental_sync_s", lbTimes(0))
+	rsyncIncr := med("rsync_incremental_s", rsyncTimes(0))
+	hot := med("incremental_sync_hot_s", lbTimes(1))
+	rsyncHot := med("rsync_incremental_hot_s", rsyncTimes(1))
 	return []figure{
 		{name: "tree_mb", value: float64(size) / 1e6, note: "1 MB = 10^6 bytes"},
 		med("changed_files", each(func(r syncRound) float64 { return float64(r.changedFiles) })),
@@ -491,12 +545,12 @@ func summarizeSync(rounds []syncRound, size int64) []figure {
 		med("rsync_full_mb_s", each(func(r syncRound) float64 { return mbs(r.rsyncFull) })),
 		withNote(incr, "file data of the trees out of the page cache, as an hourly sync finds a large tree"),
 		withNote(rsyncIncr, "the same, rsync -a --checksum"),
-		paired("incremental_vs_rsync", each(func(r syncRound) float64 { return r.rsyncIncr[0] / r.incr[0] }), rsyncIncr, incr),
+		paired("incremental_vs_rsync", ratios(0), rsyncIncr, incr),
 		withNote(hot, "everything in the page cache"),
 		rsyncHot,
-		paired("incremental_hot_vs_rsync", each(func(r syncRound) float64 { return r.rsyncIncr[1] / r.incr[1] }), rsyncHot, hot),
-		withNote(med("incremental_rehash_hot_s", each(func(r syncRound) float64 { return r.incr[2] })), "--rehash: the whole copy read again, as rsync --checksum does"),
-		med("rsync_incremental_hot_2_s", each(func(r syncRound) float64 { return r.rsyncIncr[2] })),
+		paired("incremental_hot_vs_rsync", ratios(1), rsyncHot, hot),
+		withNote(med("incremental_rehash_hot_s", lbTimes(2)), "--rehash: the whole copy read again, as rsync --checksum does"),
+		med("rsync_incremental_hot_2_s", rsyncTimes(2)),
 	}
 }
 

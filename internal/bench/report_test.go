@@ -82,3 +82,32 @@ func TestWriteReport_PrintsRunsThenValueThenGoals(t *testing.T) {
 		}
 	}
 }
+
+// TestSummarizeSync_HotPairsOfEveryRoundMakeOneMedian checks that every
+// hot-cache pair of every round is a sample of the hot figures, each ratio
+// taken within its pair.
+func TestSummarizeSync_HotPairsOfEveryRoundMakeOneMedian(t *testing.T) {
+	rounds := []syncRound{
+		{full: 10, rsyncFull: 5, incr: [3][]float64{{1}, {1, 2, 4}, {3}}, rsyncIncr: [3][]float64{{4}, {2, 2, 2}, {1}}},
+		{full: 20, rsyncFull: 5, incr: [3][]float64{{2}, {1, 1, 1}, {3}}, rsyncIncr: [3][]float64{{4}, {3, 0.5, 1.5}, {1}}},
+	}
+	figs := map[string]figure{}
+	for _, f := range summarizeSync(rounds, 1000e6) {
+		figs[f.name] = f
+	}
+	for name, want := range map[string]float64{
+		"full_sync_mb_s":           75,   // the median of 100 and 50
+		"incremental_vs_rsync":     3,    // the median of 4 and 2
+		"incremental_sync_hot_s":   1,    // the median of 1, 2, 4, 1, 1, 1
+		"rsync_incremental_hot_s":  2,    // of 2, 2, 2, 3, 0.5, 1.5
+		"incremental_hot_vs_rsync": 1.25, // of the pairs' 2, 1, 0.5, 3, 0.5, 1.5
+		"incremental_rehash_hot_s": 3,
+	} {
+		if got := figs[name].value; got < want*0.999 || got > want*1.001 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := len(figs["incremental_hot_vs_rsync"].runs); got != 6 {
+		t.Errorf("incremental_hot_vs_rsync lists %d pairs, want 6", got)
+	}
+}
