@@ -77,13 +77,13 @@ func summarize(runs []run) []figure {
 	return figs
 }
 
-// paired is the median of each round's ratio of two throughputs. The two
-// were measured in the same round, under much the same load from the rest of
-// the host, so their ratio varies less from round to round than the
-// throughputs do; the ratio of the two medians is given in the note.
+// paired is the median of the ratios of pairs of measurements. The two of
+// a pair were taken one after the other, under much the same load from the
+// rest of the host, so their ratio varies less from pair to pair than the
+// measurements do; the ratio of the two medians is given in the note.
 func paired(name string, ratios []float64, num, den figure) figure {
 	return figure{name: name, value: median(ratios), runs: ratios,
-		note: fmt.Sprintf("median of each round's %s / %s; the ratio of the medians is %s", num.name, den.name, format(num.value/den.value))}
+		note: fmt.Sprintf("median of each pair's %s / %s; the ratio of the medians is %s", num.name, den.name, format(num.value/den.value))}
 }
 
 // peak is the largest of the runs: a limit holds only if it holds for each.
