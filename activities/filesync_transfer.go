@@ -658,11 +658,7 @@ func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchRe
 		// its writer then moves it into place, or removes it.
 		tmp := tempName(e.Path)
 		discard := func() error {
-			d, base, err := wb.at(tmp)
-			if err == nil {
-				err = d.Remove(base)
-			}
-			return err
+			return wb.in(tmp, func(d *os.Root, base string) error { return d.Remove(base) })
 		}
 		file := wb.start(tmp, 0o600)
 		a.h.Reset()
@@ -692,15 +688,13 @@ func (a *applier) applyStream(store objstore.Store, sent schemas.SendFileBatchRe
 		default:
 			e.SHA256 = got // what was sent: the source may have changed since its scan
 			file.end(func() error {
-				d, base, err := wb.at(e.Path)
-				if err != nil {
-					return fmt.Errorf("open the directory of %s in the copy: %w", e.Path, err)
-				}
-				got, err := placeIn(d, base, path.Base(tmp), e)
-				if err == nil {
-					a.note(got)
-				}
-				return err
+				return wb.in(e.Path, func(d *os.Root, base string) error {
+					got, err := placeIn(d, base, path.Base(tmp), e)
+					if err == nil {
+						a.note(got)
+					}
+					return err
+				})
 			})
 			a.res.Written++
 			a.res.WrittenBytes += hdr.Size

@@ -35,7 +35,21 @@ type writeBehind struct {
 
 	mu   sync.Mutex
 	err  error               // the first failure; later work is skipped
-	dirs map[string]*os.Root // open directories, so a create resolves one name
+	dirs map[string]*openDir // open directories, so a create resolves one name
+	uses uint64              // handed out so far: the least recently used closes first
+}
+
+// maxOpenDirs bounds the directories a write-behind keeps open: a batch of
+// many files in as many directories would otherwise hold a descriptor for
+// each until its end, and run out of them where the limit is low. Only a
+// directory no writer holds is closed.
+const maxOpenDirs = 256
+
+// openDir is a directory a write-behind holds open.
+type openDir struct {
+	root *os.Root
+	refs int    // handed out and not released yet
+	used uint64 // when it was last handed out
 }
 
 // writeJob is a file's start, one chunk of it, or its end.
@@ -54,7 +68,7 @@ func newWriteBehind(root *os.Root, writers, chunks, size int) *writeBehind {
 		root:    root,
 		writers: make([]chan writeJob, writers),
 		free:    make(chan []byte, chunks),
-		dirs:    map[string]*os.Root{},
+		dirs:    map[string]*openDir{},
 	}
 	for range chunks {
 		w.free <- make([]byte, size)
@@ -149,48 +163,85 @@ func (b *writeback) wrote(n int64) {
 }
 
 // open creates name, which must not exist, in its directory's handle.
-func (w *writeBehind) open(name string, mode fs.FileMode) (*os.File, error) {
-	d, base, err := w.at(name)
-	if err != nil {
-		return nil, err
-	}
-	if w.replace {
-		if err := d.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+func (w *writeBehind) open(name string, mode fs.FileMode) (f *os.File, err error) {
+	err = w.in(name, func(d *os.Root, base string) error {
+		if w.replace {
+			if err := d.Remove(base); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
-	}
-	return d.OpenFile(base, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+		f, err = d.OpenFile(base, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+		return err
+	})
+	return f, err
 }
 
-// at returns the directory of name (a slash-separated path under the
-// root), opened once, and the name within it.
-func (w *writeBehind) at(name string) (*os.Root, string, error) {
+// in runs do with the directory of name (a slash-separated path under the
+// root), opened once and held open while do runs, and the name within it.
+// A directory that does not exist yet is made.
+func (w *writeBehind) in(name string, do func(d *os.Root, base string) error) error {
 	dir, base := path.Split(name)
 	if dir == "" {
-		return w.root, base, nil
+		return do(w.root, base)
 	}
-	d, err := w.dir(path.Clean(dir))
-	return d, base, err
+	dir = path.Clean(dir)
+	d, err := w.hold(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer w.release(d)
+	return do(d.root, base)
 }
 
-// dir opens a directory under the root once, making it if it is missing.
-func (w *writeBehind) dir(name string) (*os.Root, error) {
+// hold returns the open directory name, opening it (or making it) when it
+// is not open, and closing the least recently used one no writer holds
+// when maxOpenDirs are open.
+func (w *writeBehind) hold(name string) (*openDir, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.uses++
 	if d, ok := w.dirs[name]; ok {
+		d.refs++
+		d.used = w.uses
 		return d, nil
 	}
-	d, err := w.root.OpenRoot(name)
+	if len(w.dirs) >= maxOpenDirs {
+		w.closeLeastUsed()
+	}
+	r, err := w.root.OpenRoot(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = w.root.MkdirAll(name, cmp.Or(w.dirMode, 0o755)); err == nil {
-			d, err = w.root.OpenRoot(name)
+			r, err = w.root.OpenRoot(name)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
+	d := &openDir{root: r, refs: 1, used: w.uses}
 	w.dirs[name] = d
 	return d, nil
+}
+
+// closeLeastUsed closes the least recently used directory no writer holds,
+// if any (with w.mu held).
+func (w *writeBehind) closeLeastUsed() {
+	var oldest string
+	var found *openDir
+	for name, d := range w.dirs {
+		if d.refs == 0 && (found == nil || d.used < found.used) {
+			oldest, found = name, d
+		}
+	}
+	if found != nil {
+		_ = found.root.Close()
+		delete(w.dirs, oldest)
+	}
+}
+
+func (w *writeBehind) release(d *openDir) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d.refs--
 }
 
 func (w *writeBehind) fail(err error) {
@@ -286,7 +337,7 @@ func (w *writeBehind) wait() error {
 	}
 	w.wg.Wait()
 	for _, d := range w.dirs {
-		d.Close()
+		d.root.Close()
 	}
 	return w.failure()
 }

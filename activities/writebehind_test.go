@@ -3,8 +3,10 @@ package activities
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -141,6 +143,39 @@ func TestWriteBehind_AnotherFilesFailureDoesNotUndoAFileHandedOverWhole(t *testi
 		got, err := os.ReadFile(filepath.Join(dir, "good"))
 		if !placed || err != nil || string(got) != "written whole" {
 			t.Fatalf("good: step after ran %v, holds %q (%v); want it written whole and its step run", placed, got, err)
+		}
+	}
+}
+
+// Files in more directories than maxOpenDirs are all written, and no more
+// than maxOpenDirs directories are open at the end: the least recently
+// used are closed, and opened again when a file needs one.
+func TestWriteBehind_KeepsAtMostMaxOpenDirsOpen(t *testing.T) {
+	dir := t.TempDir()
+	w := newWriteBehind(openRoot(t, dir), 3, 4, 16)
+	n := 2*maxOpenDirs + 10
+	name := func(i int) string { return fmt.Sprintf("d%04d/f", i%(n/2*2)) }
+	for i := range n + 20 { // the last 20 go back to directories closed since
+		f := w.start(name(i)+fmt.Sprint(i), 0o600)
+		if _, err := f.readFrom(strings.NewReader(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		f.end(func() error {
+			return w.in(name(i)+"-placed", func(d *os.Root, base string) error {
+				return d.Rename(path.Base(name(i)+fmt.Sprint(i)), base+fmt.Sprint(i))
+			})
+		})
+	}
+	if err := w.wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.dirs); got > maxOpenDirs {
+		t.Errorf("%d directories were open at the end, want at most %d", got, maxOpenDirs)
+	}
+	for i := range n + 20 {
+		p := filepath.Join(dir, filepath.FromSlash(name(i)+"-placed"+fmt.Sprint(i)))
+		if got, err := os.ReadFile(p); err != nil || string(got) != fmt.Sprint(i) {
+			t.Errorf("%s holds %q (%v), want %q", p, got, err, fmt.Sprint(i))
 		}
 	}
 }
