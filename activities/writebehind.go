@@ -238,6 +238,7 @@ func (w *writeBehind) closeLeastUsed() {
 	}
 }
 
+// release gives back a directory hold returned.
 func (w *writeBehind) release(d *openDir) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

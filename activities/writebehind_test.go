@@ -154,7 +154,7 @@ func TestWriteBehind_KeepsAtMostMaxOpenDirsOpen(t *testing.T) {
 	dir := t.TempDir()
 	w := newWriteBehind(openRoot(t, dir), 3, 4, 16)
 	n := 2*maxOpenDirs + 10
-	name := func(i int) string { return fmt.Sprintf("d%04d/f", i%(n/2*2)) }
+	name := func(i int) string { return fmt.Sprintf("d%04d/f", i%n) }
 	for i := range n + 20 { // the last 20 go back to directories closed since
 		f := w.start(name(i)+fmt.Sprint(i), 0o600)
 		if _, err := f.readFrom(strings.NewReader(fmt.Sprint(i))); err != nil {
