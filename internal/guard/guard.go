@@ -29,7 +29,8 @@ type Node interface {
 	// InRecovery asks the running server whether it is a standby; an error
 	// means it could not answer.
 	InRecovery(ctx context.Context) (bool, error)
-	// Running reports whether a postmaster runs on the data directory.
+	// Running reports whether a postmaster that takes connections runs
+	// on the data directory.
 	Running(ctx context.Context) (bool, error)
 	// Fence stops the server at once and marks it standby, and describes
 	// what it did.
@@ -168,7 +169,8 @@ func (g *Guard) observe(ctx context.Context, now time.Time) Observation {
 // observeLocal asks the node whether it is a standby and, unless it is,
 // whether a postmaster runs: a stopped primary's control file still says
 // "in production", and fencing it (standby.signal) in the middle of a
-// rejoin's crash recovery would make that recovery fail.
+// rejoin's crash recovery, which runs a single-user server, would make that
+// recovery fail.
 func observeLocal(ctx context.Context, local Node, timeout time.Duration, obs *Observation) {
 	lctx, cancel := context.WithTimeout(ctx, timeout)
 	inRecovery, err := local.InRecovery(lctx)

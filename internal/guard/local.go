@@ -47,10 +47,12 @@ func (l LocalNode) InRecovery(ctx context.Context) (bool, error) {
 	return control[pgctl.FieldState] != "in production", nil
 }
 
-// Running reports whether a postmaster runs on the data directory.
+// Running reports whether a postmaster runs on the data directory. A
+// single-user server does not count: it is a rejoin finishing the crash
+// recovery of this node, takes no connections, and refuses to start with
+// the standby.signal a fence would write.
 func (l LocalNode) Running(ctx context.Context) (bool, error) {
-	running, _, err := l.Dir.Status(ctx)
-	return running, err
+	return l.Dir.Serving(ctx)
 }
 
 // Fence stops the server at once and marks it standby.

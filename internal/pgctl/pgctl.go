@@ -87,22 +87,50 @@ func exitCode(err error) int {
 	return -1
 }
 
-// Status reports whether a postmaster runs on the directory (pg_ctl status)
-// and its PID.
+// Status reports whether a server runs on the directory, and its pid: a
+// postmaster, or a single-user server (see Serving).
 func (d Dir) Status(ctx context.Context) (running bool, pid int, err error) {
+	st, err := d.status(ctx)
+	return st.running, st.pid, err
+}
+
+// Serving reports whether a postmaster runs on the directory. A
+// single-user server does not count: it takes no connections, so no
+// writes, and it is what a rejoin runs to finish the crash recovery of a
+// node that died (SingleUserRecovery).
+func (d Dir) Serving(ctx context.Context) (bool, error) {
+	st, err := d.status(ctx)
+	return st.running && !st.singleUser, err
+}
+
+// serverStatus is what pg_ctl status says.
+type serverStatus struct {
+	running, singleUser bool
+	pid                 int
+}
+
+func (d Dir) status(ctx context.Context) (serverStatus, error) {
 	out, err := d.run(ctx, d.env(), "pg_ctl", "status", "-D", d.Path)
 	switch code := exitCode(err); {
 	case err == nil:
-		// pg_ctl: server is running (PID: 1234)
-		if _, rest, ok := strings.Cut(out, "(PID: "); ok {
-			pid, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, ")", 2)[0]))
-		}
-		return true, pid, nil
+		return parseStatus(out), nil
 	case code == 3:
-		return false, 0, nil
+		return serverStatus{}, nil
 	default:
-		return false, 0, fmt.Errorf("status of %s: %w", d.Path, err)
+		return serverStatus{}, fmt.Errorf("status of %s: %w", d.Path, err)
 	}
+}
+
+// parseStatus reads the first line pg_ctl status prints for a running
+// server: "pg_ctl: server is running (PID: 1234)", or "pg_ctl: single-user
+// server is running (PID: 1234)".
+func parseStatus(out string) serverStatus {
+	line, _, _ := strings.Cut(out, "\n")
+	st := serverStatus{running: true, singleUser: strings.Contains(line, "single-user server")}
+	if _, rest, ok := strings.Cut(line, "(PID: "); ok {
+		st.pid, _ = strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, ")", 2)[0]))
+	}
+	return st
 }
 
 // Stop modes of pg_ctl stop.

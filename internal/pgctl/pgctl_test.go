@@ -54,3 +54,19 @@ func TestAutoConf_EditKeepsOtherSettingsAndReadsBackWhatItWrote(t *testing.T) {
 		t.Errorf("after edit = %q, want %q", got, want)
 	}
 }
+
+// A single-user server runs but is not serving: the guard must not fence
+// the crash recovery a rejoin runs in it.
+func TestParseStatus_TellsASingleUserServerFromAPostmaster(t *testing.T) {
+	for _, tc := range []struct {
+		out  string
+		want serverStatus
+	}{
+		{"pg_ctl: server is running (PID: 1234)\n/usr/lib/postgresql/15/bin/postgres \"-D\" \"/data\"\n", serverStatus{running: true, pid: 1234}},
+		{"pg_ctl: single-user server is running (PID: 18698)\n", serverStatus{running: true, singleUser: true, pid: 18698}},
+	} {
+		if got := parseStatus(tc.out); got != tc.want {
+			t.Errorf("parseStatus(%q) = %+v, want %+v", tc.out, got, tc.want)
+		}
+	}
+}
