@@ -332,10 +332,9 @@ func (b *fileSyncBench) round(ctx context.Context, i int, files []genFile) (sync
 		return r, err
 	}
 
-	changes := 0
 	for k, kind := range incrementalKinds {
 		for range kind.pairs(b.cfg) {
-			if err := b.incremental(ctx, i, files, k, &changes, pair, &r); err != nil {
+			if err := b.incremental(ctx, i, files, k, pair, &r); err != nil {
 				return r, err
 			}
 		}
@@ -346,14 +345,18 @@ func (b *fileSyncBench) round(ctx context.Context, i int, files []genFile) (sync
 // incremental changes the tree, then measures an incremental sync of
 // incrementalKinds[k] and rsync's, in the order pair runs them, and adds
 // their times to r.
-func (b *fileSyncBench) incremental(ctx context.Context, i int, files []genFile, k int, changes *int,
+func (b *fileSyncBench) incremental(ctx context.Context, i int, files []genFile, k int,
 	pair func(lb, rs func() error) error, r *syncRound) error {
 	kind := incrementalKinds[k]
-	n, bytes, err := b.spec.change(b.src(), files, b.cfg.ChangePercent/100, 100*i+*changes)
+	// Each change of the run its own: one per pair measured so far.
+	changes := 0
+	for _, times := range r.incr {
+		changes += len(times)
+	}
+	n, bytes, err := b.spec.change(b.src(), files, b.cfg.ChangePercent/100, 100*i+changes)
 	if err != nil {
 		return err
 	}
-	*changes++
 	r.changedFiles, r.changedBytes = n, bytes
 	prepare := func() error {
 		if !kind.cold {
@@ -510,18 +513,14 @@ func summarizeSync(rounds []syncRound, size int64) []figure {
 	med := func(name string, xs []float64) figure { return figure{name: name, value: median(xs), runs: xs} }
 	mbs := func(s float64) float64 { return float64(size) / 1e6 / s }
 	// The incremental syncs of kind k, every pair of every round, in order.
-	lbTimes := func(k int) (xs []float64) {
+	samples := func(of func(r syncRound) []float64) (xs []float64) {
 		for _, r := range rounds {
-			xs = append(xs, r.incr[k]...)
+			xs = append(xs, of(r)...)
 		}
 		return xs
 	}
-	rsyncTimes := func(k int) (xs []float64) {
-		for _, r := range rounds {
-			xs = append(xs, r.rsyncIncr[k]...)
-		}
-		return xs
-	}
+	lbTimes := func(k int) []float64 { return samples(func(r syncRound) []float64 { return r.incr[k] }) }
+	rsyncTimes := func(k int) []float64 { return samples(func(r syncRound) []float64 { return r.rsyncIncr[k] }) }
 	ratios := func(k int) []float64 {
 		lb, rs := lbTimes(k), rsyncTimes(k)
 		out := make([]float64, len(lb))
