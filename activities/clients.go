@@ -20,12 +20,12 @@ type Clients struct {
 	Topology *schemas.Topology
 	Secrets  Secrets
 
-	mu        sync.Mutex
-	pg        map[pgLogin]*pgxpool.Pool
-	redis     map[string]*redis.Client
-	sentinels map[string]*redis.SentinelClient
-	store     objstore.Store
-	replica   objstore.Store
+	mu            sync.Mutex
+	pg            map[pgLogin]*pgxpool.Pool
+	redis         map[string]*redis.Client
+	sentinels     map[string]*redis.SentinelClient
+	StoreOverride objstore.Store
+	replica       objstore.Store
 }
 
 // Close releases every client.
@@ -173,14 +173,14 @@ func (c *Clients) redisOptions(name, addr string, pw *schemas.Secret) (*redis.Op
 func (c *Clients) Store(ctx context.Context) (objstore.Store, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.store != nil {
-		return c.store, nil
+	if c.StoreOverride != nil {
+		return c.StoreOverride, nil
 	}
 	s, err := objstore.Open(ctx, c.Topology.Backup.Store, c.Secrets.Value)
 	if err != nil {
 		return nil, err
 	}
-	c.store = s
+	c.StoreOverride = s
 	return s, nil
 }
 
@@ -193,7 +193,7 @@ func (c *Clients) ReplicaStore(ctx context.Context) (objstore.Store, error) {
 		return c.replica, nil
 	}
 	if c.Topology.Backup.Replica == nil {
-		return nil, invalidInput("backup.replica", fmt.Sprintf("cluster %s names no replica store", c.Topology.Cluster))
+		return nil, InvalidInput("backup.replica", fmt.Sprintf("cluster %s names no replica store", c.Topology.Cluster))
 	}
 	s, err := objstore.Open(ctx, *c.Topology.Backup.Replica, c.Secrets.Value)
 	if err != nil {
@@ -202,3 +202,6 @@ func (c *Clients) ReplicaStore(ctx context.Context) (objstore.Store, error) {
 	c.replica = s
 	return s, nil
 }
+
+// DefaultPGBinDir is where Debian installs PostgreSQL 15's programs.
+const DefaultPGBinDir = "/usr/lib/postgresql/15/bin"

@@ -1,6 +1,13 @@
 package activities
 
-import "github.com/runnerhub/lifeboat/schemas"
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/runnerhub/lifeboat/schemas"
+	"go.temporal.io/sdk/activity"
+)
 
 // A worker serves its topology's cluster and, derived from it, the
 // cluster's failover drill set (schemas.Topology.Resolve). The activities
@@ -8,33 +15,22 @@ import "github.com/runnerhub/lifeboat/schemas"
 // a copy of their struct bound to that cluster's topology, so a drill
 // rehearses the very code that fails production over.
 
-// resolve returns the topology of the cluster called name.
-func resolve(main *schemas.Topology, name string) (*schemas.Topology, error) {
+// Resolve returns the topology of the cluster called name.
+func Resolve(main *schemas.Topology, name string) (*schemas.Topology, error) {
 	if t, ok := main.Resolve(name); ok {
 		return t, nil
 	}
-	return nil, unknownCluster(name, main.Cluster)
+	return nil, UnknownCluster(name, main.Cluster)
 }
 
-// bindable is an activity struct (through its pointer) that works on one
-// cluster's topology.
-type bindable[T any] interface {
-	*T
-	// topology is where the struct keeps its topology.
-	topology() **schemas.Topology
-}
-
-func (n *Nodes) topology() **schemas.Topology   { return &n.Topology }
-func (r *Routing) topology() **schemas.Topology { return &r.Topology }
-func (p *Probe) topology() **schemas.Topology   { return &p.Topology }
-
-// serving returns a copy of s bound to the cluster called name.
-func serving[T any, P bindable[T]](s P, name string) (P, error) {
-	t, err := resolve(*s.topology(), name)
-	if err != nil {
-		return nil, err
+// CheckQueue checks that an activity that reads or writes a region's disks
+// or nodes was delivered to that region's workers; field names the input
+// that chose the region. Only Lifeboat's own queues are checked, so tests
+// may run the activity on a queue of their own.
+func CheckQueue(ctx context.Context, field, region string) error {
+	if q := activity.GetInfo(ctx).TaskQueue; (q == schemas.GlobalTaskQueue || strings.HasPrefix(q, schemas.RegionTaskQueuePrefix)) &&
+		q != schemas.RegionTaskQueue(region) {
+		return InvalidInput(field, fmt.Sprintf("%q was sent to task queue %s; it must run on %s", region, q, schemas.RegionTaskQueue(region)))
 	}
-	c := *s
-	*P(&c).topology() = t
-	return &c, nil
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 func (c *Clients) ConnectPostgres(ctx context.Context, node schemas.PostgresNode, timeout time.Duration, adjust func(*pgx.ConnConfig)) (*pgx.Conn, error) {
 	cfg, err := pgx.ParseConfig(node.DSN)
 	if err != nil {
-		return nil, invalidInput("dsn", fmt.Sprintf("of %s: %v", node.Name, err))
+		return nil, InvalidInput("dsn", fmt.Sprintf("of %s: %v", node.Name, err))
 	}
 	pw, err := c.Secrets.Value(node.Password)
 	if err != nil {

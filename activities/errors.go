@@ -14,28 +14,28 @@ import (
 // task sent to the wrong region cannot succeed on a later attempt, so retrying
 // would only hide the mistake from the operator.
 
-// invalidInput reports an input field that does not validate.
-func invalidInput(field, problem string) error {
+// InvalidInput reports an input field that does not validate.
+func InvalidInput(field, problem string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("%s: %s", field, problem), schemas.ErrInvalidInput, nil)
 }
 
-// unknownCluster reports a cluster name this worker's topology does not define.
-func unknownCluster(name, served string) error {
+// UnknownCluster reports a cluster name this worker's topology does not define.
+func UnknownCluster(name, served string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("cluster %q is unknown: this worker serves %q (check the name, or the worker's --topology)", name, served),
 		schemas.ErrUnknownCluster, nil)
 }
 
-// corrupt reports data that is not what it should be: a checksum or size
+// Corrupt reports data that is not what it should be: a checksum or size
 // mismatch. Retrying would read the same wrong bytes.
-func corrupt(msg string) error {
+func Corrupt(msg string) error {
 	return temporal.NewNonRetryableApplicationError(msg, schemas.ErrCorrupt, nil)
 }
 
-// noSuchBackup reports a backup with no manifest, naming the newest ones
+// NoSuchBackup reports a backup with no manifest, naming the newest ones
 // that do exist so the operator can pick one.
-func noSuchBackup(cluster, what string, ids []string) error {
+func NoSuchBackup(cluster, what string, ids []string) error {
 	newest := ids[max(len(ids)-5, 0):]
 	list := "none"
 	if len(newest) > 0 {
@@ -46,18 +46,18 @@ func noSuchBackup(cluster, what string, ids []string) error {
 		schemas.ErrNoSuchBackup, nil)
 }
 
-// epochMoved reports a routing record found at another epoch than the step
+// EpochMoved reports a routing record found at another epoch than the step
 // was given: another failover or switchover acted, and this one must stop.
-func epochMoved(cluster string, want, found int64, detail string) error {
+func EpochMoved(cluster string, want, found int64, detail string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("routing record of %s is at epoch %d, not %d: %s; another failover or switchover acted (lifeboat history %s)",
 			cluster, found, want, detail, cluster),
 		schemas.ErrEpochMoved, nil)
 }
 
-// cannotRejoin reports a node that cannot be made to follow the primary
+// CannotRejoin reports a node that cannot be made to follow the primary
 // without an operator: the reason says what to do.
-func cannotRejoin(node, reason string) error {
+func CannotRejoin(node, reason string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("%s cannot rejoin: %s", node, reason), schemas.ErrCannotRejoin, nil)
 }

@@ -1,9 +1,9 @@
 package activities
 
-// later runs f on a goroutine of its own and returns a function that waits
+// Later runs f on a goroutine of its own and returns a function that waits
 // for its result, as often as asked: reads of the store go on while a
 // tree is listed.
-func later[T any](f func() (T, error)) func() (T, error) {
+func Later[T any](f func() (T, error)) func() (T, error) {
 	var v T
 	var err error
 	done := make(chan struct{})

@@ -124,18 +124,18 @@ func (m *Metrics) ObserveDrill(cluster string, passed bool, rto, rpo time.Durati
 	m.DrillRPO.WithLabelValues(cluster).Set(rpo.Seconds())
 }
 
-// observeRestore records a finished base restore of plain bytes.
-func (m *Metrics) observeRestore(cluster string, plain int64, took time.Duration) {
+// ObserveRestore records a finished base restore of plain bytes.
+func (m *Metrics) ObserveRestore(cluster string, plain int64, took time.Duration) {
 	if m == nil || took <= 0 {
 		return
 	}
 	m.RestoreThroughput.WithLabelValues(cluster).Set(float64(plain) / took.Seconds())
 }
 
-// observeNodeLag records a probed node's replication lag and, on a
+// ObserveNodeLag records a probed node's replication lag and, on a
 // primary, its WAL archive backlog; a series whose node changed role is
 // removed rather than left at its last value.
-func (m *Metrics) observeNodeLag(cluster string, h schemas.NodeHealth) {
+func (m *Metrics) ObserveNodeLag(cluster string, h schemas.NodeHealth) {
 	if m == nil {
 		return
 	}

@@ -1,51 +1,21 @@
 package activities
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/runnerhub/lifeboat/internal/promtest"
 	"github.com/runnerhub/lifeboat/schemas"
 )
-
-func TestProbeObserve_LagAndArchiveFollowTheNodesRole(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
-	p := &Probe{Topology: &schemas.Topology{Cluster: "dev"}, Metrics: m}
-	lag := 2.5
-	p.observe(schemas.NodeHealth{Name: "pg-a2", Kind: schemas.KindPostgres, Role: schemas.RoleReplica, LagSeconds: &lag}, time.Millisecond)
-	p.observe(schemas.NodeHealth{Name: "pg-a1", Kind: schemas.KindPostgres, Role: schemas.RolePrimary,
-		WALArchive: &schemas.WALArchiveStatus{Pending: 3, OldestSeconds: 42}}, time.Millisecond)
-	got := gather(t, multi{m.LagSeconds, m.WALArchiveLag, m.WALArchivePending})
-	want := map[string]float64{
-		"lifeboat_replication_lag_seconds{cluster=dev,node=pg-a2}":      2.5,
-		"lifeboat_wal_archive_lag_seconds{cluster=dev,node=pg-a1}":      42,
-		"lifeboat_wal_archive_pending_segments{cluster=dev,node=pg-a1}": 3,
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("got %v\nwant %v", got, want)
-	}
-	// A failover swaps the roles: the old values must not linger.
-	p.observe(schemas.NodeHealth{Name: "pg-a2", Kind: schemas.KindPostgres, Role: schemas.RolePrimary,
-		WALArchive: &schemas.WALArchiveStatus{}}, time.Millisecond)
-	p.observe(schemas.NodeHealth{Name: "pg-a1", Kind: schemas.KindPostgres, Error: "connection refused"}, time.Millisecond)
-	got = gather(t, multi{m.LagSeconds, m.WALArchiveLag, m.WALArchivePending})
-	want = map[string]float64{
-		"lifeboat_wal_archive_lag_seconds{cluster=dev,node=pg-a2}":      0,
-		"lifeboat_wal_archive_pending_segments{cluster=dev,node=pg-a2}": 0,
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("after the swap got %v\nwant %v", got, want)
-	}
-}
 
 func TestMetrics_TargetsMonitorRoundAndDrill(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry())
 	m.SetTargets(&schemas.Topology{Cluster: "dev", Targets: schemas.Targets{RTO: schemas.Duration(2 * time.Minute), RPO: schemas.Duration(30 * time.Second)}})
 	m.ObserveMonitorRound("dev", "region-a", map[string]string{"pg-a1": schemas.StateSuspect}, time.Unix(1700000000, 0))
 	m.ObserveDrill("dev", false, 90*time.Second, 12*time.Second)
-	got := gather(t, multi{m.TargetRTO, m.TargetRPO, m.TargetMaxLag, m.ComponentState, m.MonitorLastRound, m.Drills, m.DrillRTO, m.DrillRPO, m.HAEvents})
+	got := promtest.Gather(t, promtest.Multi{m.TargetRTO, m.TargetRPO, m.TargetMaxLag, m.ComponentState, m.MonitorLastRound, m.Drills, m.DrillRTO, m.DrillRPO, m.HAEvents})
 	for k, v := range map[string]float64{
 		"lifeboat_target_rto_seconds{cluster=dev}":                                   120,
 		"lifeboat_target_rpo_seconds{cluster=dev}":                                   30,
@@ -70,19 +40,4 @@ func TestMetrics_TargetsMonitorRoundAndDrill(t *testing.T) {
 	nilM.ObserveDrill("dev", true, 0, 0)
 	nilM.ObserveMonitorRound("dev", "r", nil, time.Now())
 	nilM.SetTargets(&schemas.Topology{})
-}
-
-// multi collects several collectors as one.
-type multi []prometheus.Collector
-
-func (m multi) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m {
-		c.Describe(ch)
-	}
-}
-
-func (m multi) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m {
-		c.Collect(ch)
-	}
 }

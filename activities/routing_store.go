@@ -12,9 +12,9 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// sentinelAskTimeout bounds the question to one sentinel: a slow sentinel
+// SentinelAskTimeout bounds the question to one sentinel: a slow sentinel
 // must not delay the answer of the next.
-const sentinelAskTimeout = time.Second
+const SentinelAskTimeout = time.Second
 
 // RoutingStore returns a client of the routing store: the Redis master the
 // topology's sentinels name under redis.master_name, asked in topology
@@ -47,7 +47,7 @@ func (c *Clients) routingMasterAddr(ctx context.Context) (string, error) {
 	}
 	if len(sentinels) == 0 || c.Topology.Redis == nil {
 		if first == "" {
-			return "", invalidInput("redis", fmt.Sprintf("cluster %s names no Redis node for its routing store", c.Topology.Cluster))
+			return "", InvalidInput("redis", fmt.Sprintf("cluster %s names no Redis node for its routing store", c.Topology.Cluster))
 		}
 		return first, nil
 	}
@@ -57,7 +57,7 @@ func (c *Clients) routingMasterAddr(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		sctx, cancel := context.WithTimeout(ctx, sentinelAskTimeout)
+		sctx, cancel := context.WithTimeout(ctx, SentinelAskTimeout)
 		addr, err := s.GetMasterAddrByName(sctx, c.Topology.Redis.MasterName).Result()
 		cancel()
 		if err == nil && len(addr) == 2 {

@@ -37,3 +37,26 @@ func (r Secrets) Value(s *schemas.Secret) (string, error) {
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }
+
+// StoreEnv is the backup stores' credentials as NAME=value lines, for a
+// server whose archive_command or restore_command reaches them.
+func StoreEnv(t *schemas.Topology, secrets Secrets) ([]string, error) {
+	list := []*schemas.Secret{t.Backup.Store.AccessKey, t.Backup.Store.SecretKey}
+	if rs := t.Backup.Replica; rs != nil {
+		list = append(list, rs.AccessKey, rs.SecretKey)
+	}
+	var env []string
+	seen := map[string]bool{}
+	for _, s := range list {
+		if s == nil || s.Env == "" || seen[s.Env] {
+			continue
+		}
+		seen[s.Env] = true
+		v, err := secrets.Value(s)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, s.Env+"="+v)
+	}
+	return env, nil
+}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -196,7 +197,7 @@ func workerMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	var rec recorder
 	activities.NewMetrics(&rec)
-	rec.MustRegister(activities.BackupCollector(&activities.Backup{Topology: &schemas.Topology{Cluster: "dev"}}))
+	rec.MustRegister(backup.BackupCollector(&backup.Backup{Topology: &schemas.Topology{Cluster: "dev"}}))
 	names := map[string]string{}
 	for _, c := range rec {
 		kind := "other"

@@ -199,7 +199,7 @@ func lsnDiff(t *testing.T, a, b string) int64 {
 }
 
 // routingEpoch returns the epoch of the cluster's routing record.
-func (h *ha) routingEpoch(ctx context.Context) int64 {
+func (h *haStack) routingEpoch(ctx context.Context) int64 {
 	h.t.Helper()
 	rec, err := h.routing.ReadRouting(ctx, schemas.ReadRoutingInput{Cluster: h.topo.Cluster})
 	if err != nil || !rec.Found {
@@ -210,7 +210,7 @@ func (h *ha) routingEpoch(ctx context.Context) int64 {
 
 // signalMonitor pauses or resumes the cluster's monitor under the test's
 // own pause (the one takeStack holds).
-func (h *ha) signalMonitor(ctx context.Context, c client.Client, signal string) {
+func (h *haStack) signalMonitor(ctx context.Context, c client.Client, signal string) {
 	h.t.Helper()
 	req := schemas.PauseRequest{Owner: "integration-" + h.t.Name(), Reason: "the test changes PostgreSQL roles itself"}
 	if err := c.SignalWorkflow(ctx, schemas.MonitorWorkflowID(h.topo.Cluster), "", signal, req); err != nil {
@@ -218,7 +218,7 @@ func (h *ha) signalMonitor(ctx context.Context, c client.Client, signal string) 
 	}
 }
 
-func (h *ha) monitorStatus(ctx context.Context, c client.Client) schemas.MonitorState {
+func (h *haStack) monitorStatus(ctx context.Context, c client.Client) schemas.MonitorState {
 	h.t.Helper()
 	var st schemas.MonitorState
 	v, err := c.QueryWorkflow(ctx, schemas.MonitorWorkflowID(h.topo.Cluster), "", schemas.QueryStatus)

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/guard"
 	"github.com/runnerhub/lifeboat/internal/keepalive"
@@ -123,7 +124,7 @@ func TestChaosNetworkPartition(t *testing.T) {
 	}
 	clients := &activities.Clients{Topology: topo, Secrets: stackSecrets()}
 	t.Cleanup(clients.Close)
-	routing := &activities.Routing{Topology: topo, Clients: clients, Logger: zaptest.NewLogger(t)}
+	routing := &ha.Routing{Topology: topo, Clients: clients, Logger: zaptest.NewLogger(t)}
 	if _, err := routing.InitRouting(ctx, schemas.InitRoutingInput{Cluster: topo.Cluster, Primary: partOld}); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +394,7 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 	}
 }
 
-func routingEpochOf(ctx context.Context, t *testing.T, r *activities.Routing, cluster string) int64 {
+func routingEpochOf(ctx context.Context, t *testing.T, r *ha.Routing, cluster string) int64 {
 	t.Helper()
 	rec, err := r.ReadRouting(ctx, schemas.ReadRoutingInput{Cluster: cluster})
 	if err != nil || !rec.Found {
@@ -516,12 +517,12 @@ func startPartitionWorker(ctx context.Context, t *testing.T, topo *schemas.Topol
 	opts := worker.Options{Interceptors: []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
 	global := worker.New(c, schemas.GlobalTaskQueue, opts)
 	workflows.Register(global)
-	global.RegisterActivity(&activities.Cluster{Topology: topo})
-	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger})
-	global.RegisterActivity(&activities.Control{Client: c})
+	global.RegisterActivity(&ha.Cluster{Topology: topo})
+	global.RegisterActivity(&ha.Routing{Topology: topo, Clients: clients, Logger: logger})
+	global.RegisterActivity(&ha.Control{Client: c})
 	regional := worker.New(c, schemas.RegionTaskQueue(devstack.RegionB), opts)
-	regional.RegisterActivity(&activities.Probe{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger})
-	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger, PGBin: devstack.PostgresBinDir})
+	regional.RegisterActivity(&ha.Probe{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger})
+	regional.RegisterActivity(&ha.Nodes{Topology: topo, Region: devstack.RegionB, Clients: clients, Logger: logger, PGBin: devstack.PostgresBinDir})
 	for _, w := range []worker.Worker{global, regional} {
 		if err := w.Start(); err != nil {
 			t.Fatal(err)

@@ -98,7 +98,7 @@ type faultRound struct {
 // lets fault break something while it runs (fault says what it did), and
 // checks the outcome: exactly one promotion, the epoch one higher, no
 // acknowledged write of the round lost.
-func (h *ha) failoverWithFault(ctx context.Context, c client.Client, w *failbench.Writer, round int, step, what string, fault func(client.WorkflowRun) string) faultRound {
+func (h *haStack) failoverWithFault(ctx context.Context, c client.Client, w *failbench.Writer, round int, step, what string, fault func(client.WorkflowRun) string) faultRound {
 	t := h.t
 	t.Helper()
 	cluster := h.topo.Cluster
@@ -190,7 +190,7 @@ type killedWorker struct {
 
 // killWorkerAfter waits for step and SIGKILLs the stack worker whose
 // identity took the workflow's last task.
-func (h *ha) killWorkerAfter(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) killedWorker {
+func (h *haStack) killWorkerAfter(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) killedWorker {
 	t := h.t
 	t.Helper()
 	identity, seen := h.waitStep(ctx, c, run, step, epoch)
@@ -206,7 +206,7 @@ func (h *ha) killWorkerAfter(ctx context.Context, c client.Client, run client.Wo
 // routing record, which names the new primary at epoch) until step is
 // done, and returns the identity that took the workflow's last task and
 // the steps done.
-func (h *ha) waitStep(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) (string, []string) {
+func (h *haStack) waitStep(ctx context.Context, c client.Client, run client.WorkflowRun, step string, epoch int64) (string, []string) {
 	t := h.t
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
@@ -331,7 +331,7 @@ func restartWorkers(ctx context.Context, t *testing.T) {
 }
 
 // currentTimeline returns the timeline a primary writes on.
-func (h *ha) currentTimeline(ctx context.Context, name string) int64 {
+func (h *haStack) currentTimeline(ctx context.Context, name string) int64 {
 	h.t.Helper()
 	var file string
 	if err := h.conn(ctx, name).QueryRow(ctx, `SELECT pg_walfile_name(pg_current_wal_lsn())`).Scan(&file); err != nil {
@@ -346,7 +346,7 @@ func (h *ha) currentTimeline(ctx context.Context, name string) int64 {
 
 // parentTimeline returns the timeline that timeline tli of node name
 // forked from, from the history file in its data directory.
-func (h *ha) parentTimeline(name string, tli int64) int64 {
+func (h *haStack) parentTimeline(name string, tli int64) int64 {
 	h.t.Helper()
 	b, err := os.ReadFile(filepath.Join(h.node(name).DataDir, "pg_wal", fmt.Sprintf("%08X.history", tli)))
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
 	"github.com/runnerhub/lifeboat/internal/devstack"
@@ -142,7 +143,7 @@ func walGap(t *testing.T, store, replica objstore.Store, m schemas.Manifest) (sc
 
 	// The archive as it is, with every failover's timeline, is whole.
 	topo := stackTopology(t)
-	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	r := &backup.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if _, err := r.FindBackup(ctx, schemas.FindBackupInput{Cluster: "dev", Backup: m.ID, Kind: schemas.BackupDatabase, Before: &until}); err != nil {
@@ -228,7 +229,7 @@ func backupUploads(t *testing.T, st schemas.Store, id string) int {
 func TestChaosBackupWorkerDeath(t *testing.T) {
 	row := chaosRow{Scenario: "worker death mid-upload", LostWrites: -1}
 	recordChaos(t, &row)
-	(&ha{t: t}).lockStack()
+	(&haStack{t: t}).lockStack()
 	addIncompressibleData(t)
 	topo := stackTopology(t)
 	c := temporalClient(t)
@@ -369,7 +370,7 @@ func TestChaosStoreDiskFull(t *testing.T) {
 	topo.Backup.Replica = nil
 	clients := &activities.Clients{Topology: &topo, Secrets: stackSecrets()}
 	t.Cleanup(clients.Close)
-	b := &activities.Backup{Topology: &topo, Clients: clients, PGBinDir: devstack.PostgresBinDir}
+	b := &backup.Backup{Topology: &topo, Clients: clients, PGBinDir: devstack.PostgresBinDir}
 	id := schemas.UniqueBackupID(time.Now().UTC(), schemas.BackupDatabase, fmt.Sprint(time.Now().UnixNano()))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

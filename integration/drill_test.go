@@ -35,7 +35,7 @@ type production struct {
 	Epoch   int64
 }
 
-func (h *ha) production(ctx context.Context) production {
+func (h *haStack) production(ctx context.Context) production {
 	h.t.Helper()
 	p := production{Nodes: map[string]string{}}
 	for _, n := range []string{pgA1, pgA2, pgB1} {

@@ -171,7 +171,7 @@ func TestHA_KilledPrimaryIsReplacedAndRejoinsThenSwitchesBackCleanly(t *testing.
 }
 
 // kill sends SIGKILL to a node's postmaster, as a crash would.
-func (h *ha) kill(name string) {
+func (h *haStack) kill(name string) {
 	h.t.Helper()
 	b, err := os.ReadFile(filepath.Join(h.node(name).DataDir, "postmaster.pid"))
 	if err != nil {
@@ -187,7 +187,7 @@ func (h *ha) kill(name string) {
 	h.t.Logf("killed the postmaster of %s (pid %d)", name, pid)
 }
 
-func (h *ha) timeline(ctx context.Context, name string) int64 {
+func (h *haStack) timeline(ctx context.Context, name string) int64 {
 	h.t.Helper()
 	var tli int64
 	if err := h.conn(ctx, name).QueryRow(ctx, `SELECT timeline_id FROM pg_control_checkpoint()`).Scan(&tli); err != nil {
@@ -198,7 +198,7 @@ func (h *ha) timeline(ctx context.Context, name string) int64 {
 
 // requireRow fails the test unless the node holds the row VerifyWrite wrote
 // with epoch marker.
-func (h *ha) requireRow(ctx context.Context, name string, marker int64, what string) {
+func (h *haStack) requireRow(ctx context.Context, name string, marker int64, what string) {
 	h.t.Helper()
 	var n int
 	if err := h.conn(ctx, name).QueryRow(ctx, `SELECT count(*) FROM lifeboat.failover_check WHERE epoch = $1`, marker).Scan(&n); err != nil {
@@ -210,7 +210,7 @@ func (h *ha) requireRow(ctx context.Context, name string, marker int64, what str
 }
 
 // deleteRows removes the rows a test wrote with markers from marker on.
-func (h *ha) deleteRows(name string, marker int64) {
+func (h *haStack) deleteRows(name string, marker int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := h.clients.ConnectPostgres(ctx, h.node(name), 3*time.Second, nil)
@@ -228,7 +228,7 @@ func (h *ha) deleteRows(name string, marker int64) {
 // from its primary, as a failover's fence does, so that the node guards of
 // the workers (which watch it) do not fence the node the test promotes. It
 // returns the new epoch, or 0 when there is no record.
-func (h *ha) takeRole(ctx context.Context, from string) int64 {
+func (h *haStack) takeRole(ctx context.Context, from string) int64 {
 	h.t.Helper()
 	cur, err := h.routing.ReadRouting(ctx, schemas.ReadRoutingInput{Cluster: h.topo.Cluster})
 	if err != nil {
@@ -245,7 +245,7 @@ func (h *ha) takeRole(ctx context.Context, from string) int64 {
 }
 
 // giveRole publishes the primary at the epoch takeRole returned.
-func (h *ha) giveRole(ctx context.Context, epoch int64, primary string) {
+func (h *haStack) giveRole(ctx context.Context, epoch int64, primary string) {
 	h.t.Helper()
 	if epoch == 0 {
 		return

@@ -15,7 +15,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/guard"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
@@ -40,7 +40,7 @@ func TestHA_GuardFencesAPrimaryCutOffFromTheRoutingStoreWithinTheLease(t *testin
 
 	topo := h.testTopology("hatest-guard")
 	topo.Failover.Lease = schemas.Duration(lease)
-	routing := &activities.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
+	routing := &ha.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
 	master, err := h.clients.RoutingStore(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ type writer struct {
 	failed []time.Time
 }
 
-func startWriter(t *testing.T, ctx context.Context, h *ha, marker int64) *writer {
+func startWriter(t *testing.T, ctx context.Context, h *haStack, marker int64) *writer {
 	w := &writer{}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -28,19 +29,19 @@ const (
 	pgB1 = "pg-b1" // asynchronous standby, region-b
 )
 
-// ha holds the activity structs of both regions, as the workers build them,
+// haStack holds the activity structs of both regions, as the workers build them,
 // but in this process: a worker restarted by someone else does not cut a
 // step in half.
-type ha struct {
+type haStack struct {
 	t       *testing.T
 	topo    *schemas.Topology
 	clients *activities.Clients
-	nodes   map[string]*activities.Nodes // by region
-	routing *activities.Routing
+	nodes   map[string]*ha.Nodes // by region
+	routing *ha.Routing
 }
 
 // newHA loads the stack's topology and builds the activities.
-func newHA(t *testing.T) *ha {
+func newHA(t *testing.T) *haStack {
 	t.Helper()
 	topo, err := schemas.LoadTopology(stack.TopologyPath())
 	if err != nil {
@@ -55,16 +56,16 @@ func newHA(t *testing.T) *ha {
 	}
 	clients := &activities.Clients{Topology: topo, Secrets: stackSecrets()}
 	t.Cleanup(clients.Close)
-	h := &ha{t: t, topo: topo, clients: clients, nodes: map[string]*activities.Nodes{}}
+	h := &haStack{t: t, topo: topo, clients: clients, nodes: map[string]*ha.Nodes{}}
 	for _, r := range topo.Regions {
-		h.nodes[r.Name] = &activities.Nodes{Topology: topo, Region: r.Name, Clients: clients, Logger: zaptest.NewLogger(t), PGBin: devstack.PostgresBinDir}
+		h.nodes[r.Name] = &ha.Nodes{Topology: topo, Region: r.Name, Clients: clients, Logger: zaptest.NewLogger(t), PGBin: devstack.PostgresBinDir}
 	}
-	h.routing = &activities.Routing{Topology: topo, Clients: clients, Logger: zaptest.NewLogger(t)}
+	h.routing = &ha.Routing{Topology: topo, Clients: clients, Logger: zaptest.NewLogger(t)}
 	return h
 }
 
 // on returns the Nodes activities of the region of node.
-func (h *ha) on(node string) *activities.Nodes {
+func (h *haStack) on(node string) *ha.Nodes {
 	h.t.Helper()
 	for _, r := range h.topo.Regions {
 		for _, n := range r.Postgres {
@@ -77,7 +78,7 @@ func (h *ha) on(node string) *activities.Nodes {
 	return nil
 }
 
-func (h *ha) node(name string) schemas.PostgresNode {
+func (h *haStack) node(name string) schemas.PostgresNode {
 	h.t.Helper()
 	for _, r := range h.topo.Regions {
 		for _, n := range r.Postgres {
@@ -91,7 +92,7 @@ func (h *ha) node(name string) schemas.PostgresNode {
 }
 
 // conn opens a connection to a node, or fails the test.
-func (h *ha) conn(ctx context.Context, name string) *pgx.Conn {
+func (h *haStack) conn(ctx context.Context, name string) *pgx.Conn {
 	h.t.Helper()
 	c, err := h.clients.ConnectPostgres(ctx, h.node(name), 3*time.Second, nil)
 	if err != nil {
@@ -105,7 +106,7 @@ func (h *ha) conn(ctx context.Context, name string) *pgx.Conn {
 // its own, so routing records, leases and history written by a test touch
 // nothing of cluster dev (whose guards watch the real nodes). Its keys are
 // deleted at the end.
-func (h *ha) testTopology(prefix string) *schemas.Topology {
+func (h *haStack) testTopology(prefix string) *schemas.Topology {
 	h.t.Helper()
 	topo := *h.topo
 	topo.Cluster = fmt.Sprintf("%s-%d", prefix, rand.Uint32())
@@ -151,7 +152,7 @@ func (s nodeState) String() string {
 	return fmt.Sprintf("standby streaming from port %d", s.Upstream)
 }
 
-func (h *ha) state(ctx context.Context, name string) nodeState {
+func (h *haStack) state(ctx context.Context, name string) nodeState {
 	n := h.node(name)
 	var s nodeState
 	s.Running, _, _ = pgctl.Dir{Path: n.DataDir, Bin: devstack.PostgresBinDir}.Status(ctx)
@@ -166,7 +167,7 @@ func (h *ha) state(ctx context.Context, name string) nodeState {
 	return s
 }
 
-func (h *ha) port(name string) int {
+func (h *haStack) port(name string) int {
 	h.t.Helper()
 	cfg, err := pgx.ParseConfig(h.node(name).DSN)
 	if err != nil {
@@ -177,7 +178,7 @@ func (h *ha) port(name string) int {
 
 // healthy reports whether pg-a1 is the primary and the others stream from
 // it, with pg-a2 synchronous; otherwise it says what differs.
-func (h *ha) healthy(ctx context.Context) error {
+func (h *haStack) healthy(ctx context.Context) error {
 	var problems []string
 	if s := h.state(ctx, pgA1); !s.Reachable || s.InRecovery {
 		problems = append(problems, pgA1+" is "+s.String())
@@ -206,7 +207,7 @@ func (h *ha) healthy(ctx context.Context) error {
 }
 
 // waitHealthy waits up to d for the stack's usual roles.
-func (h *ha) waitHealthy(ctx context.Context, d time.Duration) error {
+func (h *haStack) waitHealthy(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
 		err := h.healthy(ctx)
@@ -222,7 +223,7 @@ func (h *ha) waitHealthy(ctx context.Context, d time.Duration) error {
 // node as it was, waits), pauses the cluster's monitor if one runs (so it
 // starts no failover of its own), checks the usual roles, and at the end
 // puts them back by a clean switch to pg-a1 with the same activities.
-func (h *ha) takeStack() {
+func (h *haStack) takeStack() {
 	t := h.t
 	t.Helper()
 	h.lockStack()
@@ -247,7 +248,7 @@ func (h *ha) takeStack() {
 
 // lockStack holds the stack's lock for the length of the test, so that
 // no `lifeboat-dev up` starts what the test stops.
-func (h *ha) lockStack() {
+func (h *haStack) lockStack() {
 	t := h.t
 	t.Helper()
 	lock, err := os.OpenFile(filepath.Join(filepath.Dir(stack.TopologyPath()), "lock"), os.O_CREATE|os.O_RDWR, 0o644)
@@ -266,7 +267,7 @@ func (h *ha) lockStack() {
 
 // pauseMonitor holds a pause of the dev cluster's HealthMonitor, if one
 // runs, for the length of the test.
-func (h *ha) pauseMonitor() {
+func (h *haStack) pauseMonitor() {
 	t := h.t
 	c := temporalClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -310,7 +311,7 @@ func (h *ha) pauseMonitor() {
 // restore puts the usual roles back from wherever a test left them, with
 // the activities under test: a clean switch back to pg-a1, then the other
 // nodes repointed or rejoined, then the settings failovers changed reset.
-func (h *ha) restore(ctx context.Context) error {
+func (h *haStack) restore(ctx context.Context) error {
 	if h.healthy(ctx) == nil {
 		return nil
 	}
@@ -418,7 +419,7 @@ func (h *ha) restore(ctx context.Context) error {
 
 // follow makes node stream from primary: a repoint when it runs as a
 // standby and can follow, a rejoin otherwise.
-func (h *ha) follow(ctx context.Context, node, primary string) error {
+func (h *haStack) follow(ctx context.Context, node, primary string) error {
 	nodes := h.on(node)
 	if s := h.state(ctx, node); s.Reachable && s.InRecovery {
 		if s.Upstream == h.port(primary) {
@@ -439,7 +440,7 @@ func (h *ha) follow(ctx context.Context, node, primary string) error {
 }
 
 // startAsPrimary starts a fenced node that nobody replaced as what it was.
-func (h *ha) startAsPrimary(ctx context.Context, name string) error {
+func (h *haStack) startAsPrimary(ctx context.Context, name string) error {
 	n := h.node(name)
 	d := pgctl.Dir{Path: n.DataDir, Bin: devstack.PostgresBinDir}
 	if err := d.RemoveSignals(); err != nil {
@@ -467,7 +468,7 @@ func (h *ha) startAsPrimary(ctx context.Context, name string) error {
 // ALTER SYSTEM, so postgresql.conf speaks again as the stack wrote it:
 // pg-a1 names pg-a2 its synchronous standby; the primary has no
 // primary_conninfo.
-func (h *ha) resetFailoverSettings(ctx context.Context) error {
+func (h *haStack) resetFailoverSettings(ctx context.Context) error {
 	for _, n := range []string{pgA1, pgA2, pgB1} {
 		stmts := []string{"ALTER SYSTEM RESET synchronous_standby_names", "ALTER SYSTEM RESET default_transaction_read_only"}
 		if n == pgA1 {

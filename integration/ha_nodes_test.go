@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -20,7 +20,7 @@ func closedPortDSN(t *testing.T) string {
 
 // withNode returns a copy of topo whose node name is changed by edit, and
 // the Nodes activities of its region on that copy.
-func (h *ha) withNode(name string, edit func(*schemas.PostgresNode)) *activities.Nodes {
+func (h *haStack) withNode(name string, edit func(*schemas.PostgresNode)) *ha.Nodes {
 	topo := *h.topo
 	topo.Regions = make([]schemas.Region, len(h.topo.Regions))
 	region := ""
@@ -34,7 +34,7 @@ func (h *ha) withNode(name string, edit func(*schemas.PostgresNode)) *activities
 		}
 		topo.Regions[i] = r
 	}
-	return &activities.Nodes{Topology: &topo, Region: region, Clients: h.clients, Logger: zaptest.NewLogger(h.t), PGBin: devstack.PostgresBinDir}
+	return &ha.Nodes{Topology: &topo, Region: region, Clients: h.clients, Logger: zaptest.NewLogger(h.t), PGBin: devstack.PostgresBinDir}
 }
 
 // TestHA_ConfirmDownSaysDownOnlyWhenBothChecksFail asks about a running

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/pgos"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -49,7 +50,7 @@ func requireAppError(t *testing.T, err error, typ string, parts ...string) {
 func TestHA_RoutingRecordMovesOnlyByCompareAndSetOnItsEpoch(t *testing.T) {
 	h := newHA(t)
 	topo := h.testTopology("hatest-routing")
-	r := &activities.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
+	r := &ha.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := topo.Cluster
@@ -143,7 +144,7 @@ func TestHA_HistoryKeepsEachEventOnceNewestFirst(t *testing.T) {
 	h := newHA(t)
 	topo := h.testTopology("hatest-history")
 	m := activities.NewMetrics(prometheus.NewRegistry())
-	r := &activities.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t), Metrics: m}
+	r := &ha.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t), Metrics: m}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := topo.Cluster
@@ -204,7 +205,7 @@ func TestHA_PublishPrimaryRepointsAndReloadsPgBouncer(t *testing.T) {
 		AdminDSN: fmt.Sprintf("postgres://%s@127.0.0.1:%d/pgbouncer?sslmode=disable", devstack.PGUser, pgb.port),
 		Password: &schemas.Secret{Env: devstack.EnvPGPassword},
 	}}
-	r := &activities.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
+	r := &ha.Routing{Topology: topo, Clients: h.clients, Logger: zaptest.NewLogger(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -29,7 +30,7 @@ func TestHA_SentinelFailoverMovesTheRedisMasterAndTheRoutingStoreFollows(t *test
 	topo.Regions[0].Sentinels = append([]schemas.SentinelNode{{Name: "sentinel-silent", Addr: closedPortAddr(t)}}, topo.Regions[0].Sentinels...)
 	clients := &activities.Clients{Topology: &topo, Secrets: stackSecrets()}
 	t.Cleanup(clients.Close)
-	r := &activities.Routing{Topology: &topo, Clients: clients, Logger: zaptest.NewLogger(t)}
+	r := &ha.Routing{Topology: &topo, Clients: clients, Logger: zaptest.NewLogger(t)}
 
 	first := h.redisMaster(ctx)
 	if first != addrOf(devstack.RedisA1Port) {
@@ -91,7 +92,7 @@ func closedPortAddr(t *testing.T) string {
 }
 
 // redisMaster is the master every sentinel names, or "" while they differ.
-func (h *ha) redisMaster(ctx context.Context) string {
+func (h *haStack) redisMaster(ctx context.Context) string {
 	master := ""
 	for _, r := range h.topo.Regions {
 		for _, s := range r.Sentinels {
@@ -113,13 +114,13 @@ func (h *ha) redisMaster(ctx context.Context) string {
 
 // redisLinked reports whether the server at addr is a replica whose link
 // to its master is up.
-func (h *ha) redisLinked(ctx context.Context, addr string) bool {
+func (h *haStack) redisLinked(ctx context.Context, addr string) bool {
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
 		return false
 	}
-	m := activities.ParseRedisInfo(info)
+	m := ha.ParseRedisInfo(info)
 	return m["role"] == "slave" && m["master_link_status"] == "up"
 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -49,7 +50,7 @@ func probeAll(ctx context.Context, t *testing.T, topo *schemas.Topology, clients
 	t.Helper()
 	out := map[string]schemas.NodeHealth{}
 	for _, r := range topo.Regions {
-		p := &activities.Probe{Topology: topo, Region: r.Name, Clients: clients, Logger: zap.NewNop()}
+		p := &ha.Probe{Topology: topo, Region: r.Name, Clients: clients, Logger: zap.NewNop()}
 		res, err := p.ProbeRegion(ctx, schemas.ProbeRegionInput{Cluster: topo.Cluster, Region: r.Name})
 		if err != nil {
 			t.Fatalf("ProbeRegion %s: %v", r.Name, err)
@@ -217,7 +218,7 @@ func heartbeatAs(ctx context.Context, t *testing.T, topo *schemas.Topology, clie
 		tagged.Regions[i] = r
 	}
 	core, logs := observer.New(zap.DebugLevel)
-	probe := &activities.Probe{Topology: &tagged, Region: region, Clients: clients, Logger: zap.New(core)}
+	probe := &ha.Probe{Topology: &tagged, Region: region, Clients: clients, Logger: zap.New(core)}
 	var ts testsuite.WorkflowTestSuite
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(probe)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -157,7 +158,7 @@ func TestReplica_AutoStoreFallsBackWhenThePrimaryIsUnreachable(t *testing.T) {
 	topo := stackTopology(t)
 	m := backupNow(t)
 	topo.Backup.Store.Endpoint = "http://127.0.0.1:1"
-	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	r := &backup.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -199,7 +200,7 @@ func TestReplica_ReplicateBackupRecopiesADamagedCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b := &activities.Backup{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	b := &backup.Backup{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := b.ReplicateBackup(ctx, schemas.ReplicateBackupInput{Cluster: "dev", ID: m.ID})

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -76,7 +77,7 @@ func TestRestore_WrongIdentityNamesTheRecipients(t *testing.T) {
 		t.Fatal(err)
 	}
 	topo.Backup.Identity = &schemas.Secret{File: keyFile}
-	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	r := &backup.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	dir := filepath.Join(t.TempDir(), "target")
 	_, err = r.RestoreBase(context.Background(), schemas.RestoreBaseInput{Cluster: "dev", Manifest: m, DataDir: dir})
 	var appErr *temporal.ApplicationError
@@ -102,7 +103,7 @@ func TestRestore_UnreachableStoreIsRetryableAndNamesTheEndpoint(t *testing.T) {
 	// Without a replica to fall back to (TestReplica_AutoStoreFallsBack...
 	// covers the fallback).
 	topo.Backup.Replica = nil
-	r := &activities.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
+	r := &backup.Restore{Topology: topo, Clients: &activities.Clients{Topology: topo, Secrets: stackSecrets()}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err = r.FindBackup(ctx, schemas.FindBackupInput{Cluster: "dev", Backup: schemas.LatestBackup, Kind: schemas.BackupDatabase})

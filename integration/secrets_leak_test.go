@@ -127,7 +127,7 @@ func historyOf(ctx context.Context, t *testing.T, c client.Client, id string) []
 // histories of those workflows, raw as stored and with their payloads opened
 // by the stack's codec keys, for every secret of the stack.
 func TestSecrets_NeverInLogsOrHistories(t *testing.T) {
-	(&ha{t: t}).lockStack() // no chaos test moves the primary under the backup
+	(&haStack{t: t}).lockStack() // no chaos test moves the primary under the backup
 	secrets := stackLeakSecrets(t)
 
 	stamp := time.Now().UnixNano()

@@ -35,6 +35,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/activities/filesync"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/buildid"
 	"github.com/runnerhub/lifeboat/internal/deploy"
 	"github.com/runnerhub/lifeboat/internal/guard"
@@ -144,21 +147,21 @@ func run(cfg config) error {
 
 	clients := &activities.Clients{Topology: topo}
 	defer clients.Close()
-	probe := &activities.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
+	probe := &ha.Probe{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, Metrics: activities.NewMetrics(reg)}
 	probe.Metrics.SetTargets(topo)
 
-	backup := &activities.Backup{Topology: topo, Clients: clients, Logger: logger,
+	backupActs := &backup.Backup{Topology: topo, Clients: clients, Logger: logger,
 		Level: cfg.zstdLevel, Concurrency: cfg.zstdThreads}
-	restore := &activities.Restore{Topology: topo, Clients: clients, Logger: logger,
+	restore := &backup.Restore{Topology: topo, Clients: clients, Logger: logger,
 		LifeboatBin: cfg.lifeboatBin, TopologyPath: cfg.topology, Metrics: probe.Metrics}
 	// Every worker reports the cluster's newest backups, read from the store.
-	reg.MustRegister(activities.BackupCollector(backup))
+	reg.MustRegister(backup.BackupCollector(backupActs))
 
 	// File sync runs where the files are: scans and sends in the tree's
 	// region, writes in the copy's. The lag metric covers the copies this
 	// region writes.
-	fileSync := &activities.FileSync{Topology: topo, Clients: clients, Logger: logger, Region: cfg.region, Level: cfg.zstdLevel}
-	reg.MustRegister(activities.FileSyncCollector(fileSync))
+	fileSync := &filesync.FileSync{Topology: topo, Clients: clients, Logger: logger, Region: cfg.region, Level: cfg.zstdLevel}
+	reg.MustRegister(filesync.FileSyncCollector(fileSync))
 
 	// Heartbeats reach the server every 5 s at most, so the Web UI and
 	// `lifeboat backup --wait` show progress that moves. Activities given a
@@ -173,25 +176,27 @@ func run(cfg config) error {
 		Interceptors:                 []interceptor.WorkerInterceptor{&keepalive.Interceptor{}}}
 	global := worker.New(c, schemas.GlobalTaskQueue, versioned(opts, cfg.versioning, schemas.WorkflowDeployment, build))
 	workflows.Register(global)
-	global.RegisterActivity(&activities.Cluster{Topology: topo})
-	global.RegisterActivity(backup)
-	global.RegisterActivity(&activities.Retention{Topology: topo, Clients: clients, Logger: logger})
+	global.RegisterActivity(&ha.Cluster{Topology: topo})
+	global.RegisterActivity(backupActs)
+	global.RegisterActivity(&backup.Retention{Topology: topo, Clients: clients, Logger: logger})
 	global.RegisterActivity(restore)
+	global.RegisterActivity(&backup.Drill{Restore: restore})
 	global.RegisterActivity(fileSync)
 	// A region's queue gets what must run beside its nodes: probes, and
 	// backups streamed from a node of the region.
 	regional := worker.New(c, schemas.RegionTaskQueue(cfg.region), versioned(opts, cfg.versioning, schemas.RegionDeployment(cfg.region), build))
 	regional.RegisterActivity(probe)
-	regional.RegisterActivity(backup)
+	regional.RegisterActivity(backupActs)
 	regional.RegisterActivity(restore)
+	regional.RegisterActivity(&backup.Drill{Restore: restore})
 	regional.RegisterActivity(fileSync)
 	// High availability: the routing record and starting failovers from any
 	// worker; fencing, promoting and rejoining beside the nodes.
-	global.RegisterActivity(&activities.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})
-	global.RegisterActivity(&activities.Control{Client: c, MaxFailovers: cfg.maxFailovers})
+	global.RegisterActivity(&ha.Routing{Topology: topo, Clients: clients, Logger: logger, Metrics: probe.Metrics})
+	global.RegisterActivity(&ha.Control{Client: c, MaxFailovers: cfg.maxFailovers})
 	// The availability level's evidence: stores, schedule and monitor.
-	global.RegisterActivity(&activities.Evidence{Topology: topo, Clients: clients, Temporal: c, Logger: logger})
-	regional.RegisterActivity(&activities.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
+	global.RegisterActivity(&backup.Evidence{Topology: topo, Clients: clients, Temporal: c, Logger: logger})
+	regional.RegisterActivity(&ha.Nodes{Topology: topo, Region: cfg.region, Clients: clients, Logger: logger, PGBin: topo.Failover.PGBin})
 
 	var ready atomic.Bool
 	srv, err := serve(cfg.listen, reg, &ready, buildInfo{Version: version, BuildID: build, Versioning: cfg.versioning})

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -61,7 +61,7 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	logger := workflow.GetLogger(ctx)
 	logger.Info("backup starting", "backup_id", id, "source", source.Name, "region", source.Region)
 
-	var b *activities.Backup
+	var b *backup.Backup
 	// Compensation first: whatever the upload leaves behind is removed if
 	// the backup does not finish.
 	succeeded := false
@@ -118,7 +118,7 @@ func probeSources(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRe
 	if workflow.GetVersion(ctx, "backup-probe-sources", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return probeCluster(ctx, topo)
 	}
-	var b *activities.Backup
+	var b *backup.Backup
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: 30 * time.Second, StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: nonRetryable},
@@ -230,7 +230,7 @@ func removeUnlessDone(ctx workflow.Context, cluster, id string, done bool) {
 	if done {
 		return
 	}
-	var b *activities.Backup
+	var b *backup.Backup
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))

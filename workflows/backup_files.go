@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -26,7 +26,7 @@ func backupInParts(ctx workflow.Context, in schemas.BackupInput, topo schemas.To
 	logger := workflow.GetLogger(ctx)
 	logger.Info("backup starting", "backup_id", id, "regions", regions)
 
-	var b *activities.Backup
+	var b *backup.Backup
 	// Compensation first, as for a database backup: DeleteBackup removes
 	// everything under the backup's prefix, so every part goes.
 	succeeded := false

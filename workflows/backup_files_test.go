@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -23,7 +23,7 @@ func newPartsEnv(t *testing.T, trees ...schemas.FileTree) *testsuite.TestWorkflo
 	env := newEnv(t)
 	env.RegisterWorkflow(Backup)
 	env.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
-	env.RegisterActivity(&activities.Backup{})
+	env.RegisterActivity(&backup.Backup{})
 	topo := twoRegions()
 	topo.Files = trees
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -19,7 +19,7 @@ func newBackupEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
 	env.RegisterWorkflow(Backup)
 	env.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
-	env.RegisterActivity(&activities.Backup{})
+	env.RegisterActivity(&backup.Backup{})
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: twoRegions()}, nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-a"}).Return(healthyRegionA(), nil)
 	env.OnActivity("ProbeRegion", mock.Anything, schemas.ProbeRegionInput{Cluster: "dev", Region: "region-b"}).Return(healthyRegionB(), nil)

@@ -12,7 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -59,7 +60,7 @@ const checkLevelChange = "check-level"
 // gatherEvidence starts the activity that reads the stores', the
 // schedule's and the monitor's evidence of the availability level.
 func gatherEvidence(ctx workflow.Context, cluster string) workflow.Future {
-	var e *activities.Evidence
+	var e *backup.Evidence
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:              schemas.GlobalTaskQueue,
 		ScheduleToStartTimeout: regionProbeWait,
@@ -101,7 +102,7 @@ func probeCluster(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRe
 // each region's probe waits for a worker (regionProbeWait otherwise). It
 // also returns the regions where no worker took the probe in time.
 func probeRegions(ctx workflow.Context, topo schemas.Topology, wait func(region string) time.Duration) ([]schemas.ProbeRegionResult, []string) {
-	var probe *activities.Probe
+	var probe *ha.Probe
 	regions := topo.RegionNames()
 	futures := make([]workflow.Future, len(regions))
 	for i, r := range regions {
@@ -146,7 +147,7 @@ func noWorkerTook(err error) bool {
 
 // describeCluster asks any worker for the cluster's topology.
 func describeCluster(ctx workflow.Context, cluster string) (schemas.Topology, error) {
-	var c *activities.Cluster
+	var c *ha.Cluster
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           schemas.GlobalTaskQueue,
 		StartToCloseTimeout: 10 * time.Second,
@@ -166,7 +167,7 @@ func describeCluster(ctx workflow.Context, cluster string) (schemas.Topology, er
 // describeClusterLocal is describeCluster as a local activity, for the
 // workflows that count in seconds (failover): no task queue round trip.
 func describeClusterLocal(ctx workflow.Context, cluster string) (schemas.Topology, error) {
-	var c *activities.Cluster
+	var c *ha.Cluster
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: 30 * time.Second, StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
@@ -198,7 +199,7 @@ func unreachableRegion(topo schemas.Topology, region string, err error) schemas.
 	for _, n := range r.Sentinels {
 		add(n.Name, schemas.KindSentinel)
 	}
-	add(activities.StoreNodeName, schemas.KindStore)
+	add(ha.StoreNodeName, schemas.KindStore)
 	return res
 }
 

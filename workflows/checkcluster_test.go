@@ -10,7 +10,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -50,7 +51,7 @@ func healthyRegionA() schemas.ProbeRegionResult {
 			Addr: "127.0.0.1:16379", ReplOffset: ptr(int64(1000))},
 		{Name: "sentinel-a1", Kind: schemas.KindSentinel, Region: "region-a", Role: schemas.RoleSentinel, Healthy: true,
 			SentinelMaster: "127.0.0.1:16379", OtherSentinels: 2},
-		{Name: activities.StoreNodeName, Kind: schemas.KindStore, Region: "region-a", Role: schemas.RoleStore, Healthy: true},
+		{Name: ha.StoreNodeName, Kind: schemas.KindStore, Region: "region-a", Role: schemas.RoleStore, Healthy: true},
 	}}
 }
 
@@ -64,7 +65,7 @@ func healthyRegionB() schemas.ProbeRegionResult {
 			SentinelMaster: "127.0.0.1:16379", OtherSentinels: 2},
 		{Name: "sentinel-b2", Kind: schemas.KindSentinel, Region: "region-b", Role: schemas.RoleSentinel, Healthy: true,
 			SentinelMaster: "127.0.0.1:16379", OtherSentinels: 2},
-		{Name: activities.StoreNodeName, Kind: schemas.KindStore, Region: "region-b", Role: schemas.RoleStore, Healthy: true},
+		{Name: ha.StoreNodeName, Kind: schemas.KindStore, Region: "region-b", Role: schemas.RoleStore, Healthy: true},
 	}}
 }
 
@@ -72,9 +73,9 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(CheckCluster)
-	env.RegisterActivity(&activities.Cluster{})
-	env.RegisterActivity(&activities.Probe{})
-	env.RegisterActivity(&activities.Evidence{})
+	env.RegisterActivity(&ha.Cluster{})
+	env.RegisterActivity(&ha.Probe{})
+	env.RegisterActivity(&backup.Evidence{})
 	return env
 }
 

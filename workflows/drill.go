@@ -10,7 +10,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -139,7 +140,7 @@ func (d *drill) restore() error {
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	var r *activities.Restore
+	var r *backup.Drill
 	var verified schemas.DrillVerifyResult
 	err = d.step("verify data and heartbeat", func() error {
 		opts := shortActivity(schemas.RegionTaskQueue(d.region))
@@ -174,8 +175,8 @@ func (d *drill) restore() error {
 func (d *drill) failover() error {
 	d.failoverStarted = true
 	set := schemas.DrillClusterName(d.topo.Cluster)
-	var r *activities.Restore
-	var routing *activities.Routing
+	var r *backup.Drill
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(d.ctx, shortActivity(schemas.GlobalTaskQueue))
 	rctx := workflow.WithActivityOptions(d.ctx, shortActivity(schemas.RegionTaskQueue(d.region)))
 	id := workflow.GetInfo(d.ctx).WorkflowExecution.ID
@@ -250,7 +251,7 @@ func (d *drill) cleanUp(runErr error) {
 	opts.ScheduleToCloseTimeout = 30 * time.Minute
 	opts.RetryPolicy.MaximumAttempts = 0
 	actx := workflow.WithActivityOptions(ctx, opts)
-	var r *activities.Restore
+	var r *backup.Drill
 	remove := func() error {
 		return workflow.ExecuteActivity(actx, r.RemoveScratch,
 			schemas.RemoveScratchInput{Cluster: d.topo.Cluster, Dir: d.scratch}).Get(ctx, nil)
@@ -259,7 +260,7 @@ func (d *drill) cleanUp(runErr error) {
 		if !d.failoverStarted {
 			return nil
 		}
-		var routing *activities.Routing
+		var routing *ha.Routing
 		if err := workflow.ExecuteActivity(actx, r.RemoveScratch, schemas.RemoveScratchInput{
 			Cluster: d.topo.Cluster, Dir: path.Join(d.topo.Drill.ScratchDir, schemas.DrillSetDir),
 		}).Get(ctx, nil); err != nil {
@@ -313,7 +314,7 @@ func (d *drill) judge(runErr error) {
 // a cancelled drill keeps its evidence too.
 func (d *drill) store() {
 	ctx, _ := workflow.NewDisconnectedContext(d.ctx)
-	var r *activities.Restore
+	var r *backup.Drill
 	var out schemas.WriteDrillReportResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue)), r.WriteDrillReport,
 		schemas.WriteDrillReportInput{Report: d.report}).Get(ctx, &out)
@@ -328,7 +329,7 @@ func (d *drill) store() {
 // alert raises a failed drill on the same path as an RTO breach.
 func (d *drill) alert() {
 	ctx, _ := workflow.NewDisconnectedContext(d.ctx)
-	var routing *activities.Routing
+	var routing *ha.Routing
 	summary := fmt.Sprintf("%s drill %s failed: %v", d.report.Kind, d.report.ID, d.report.Failures)
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue)), routing.Alert,
 		schemas.AlertInput{Cluster: d.topo.Cluster, Kind: "drill_failed", Severity: "critical", Summary: summary}).Get(ctx, nil)
@@ -345,7 +346,7 @@ func DrillReports(ctx workflow.Context, in schemas.DrillReportsInput) (schemas.D
 	if in.ID != "" && !schemas.BackupIDPattern.MatchString(in.ID) {
 		return schemas.DrillReportsResult{}, invalidInput("id", fmt.Sprintf("%q is not a drill ID such as 20261129T052643Z-restore", in.ID))
 	}
-	var r *activities.Restore
+	var r *backup.Drill
 	var out schemas.DrillReportsResult
 	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue)), r.DrillReports, in).Get(ctx, &out); err != nil {
 		return out, wrap(err, "read drill reports")

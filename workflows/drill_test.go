@@ -12,7 +12,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -34,8 +35,9 @@ func newDrillEnvOf(t *testing.T, topo schemas.Topology) *testsuite.TestWorkflowE
 	env := newEnv(t)
 	env.RegisterWorkflow(DRDrill)
 	env.RegisterWorkflowWithOptions(Restore, workflow.RegisterOptions{Name: schemas.RestoreWorkflow})
-	env.RegisterActivity(&activities.Restore{})
-	env.RegisterActivity(&activities.Routing{})
+	env.RegisterActivity(&backup.Restore{})
+	env.RegisterActivity(&backup.Drill{})
+	env.RegisterActivity(&ha.Routing{})
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)
 	env.OnActivity("RemoveScratch", mock.Anything, mock.Anything).Return(schemas.RemoveScratchResult{Removed: true}, nil)
 	env.OnActivity("WriteDrillReport", mock.Anything, mock.Anything).Return(

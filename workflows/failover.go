@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -82,7 +82,7 @@ func acquireSlot(ctx workflow.Context) (func(), error) {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, stateAttr.ValueSet("waiting_for_slot")); err != nil {
 		return nil, fmt.Errorf("set search attributes: %w", err)
 	}
-	var control *activities.Control
+	var control *ha.Control
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, NonRetryableErrorTypes: nonRetryable},
@@ -139,8 +139,8 @@ type compensation struct {
 
 func (f *failover) run(res *schemas.FailoverResult) (schemas.FailoverResult, error) {
 	ctx := f.ctx
-	var routing *activities.Routing
-	var nodes *activities.Nodes
+	var routing *ha.Routing
+	var nodes *ha.Nodes
 
 	if err := f.confirm(); err != nil {
 		return *res, err
@@ -250,7 +250,7 @@ func (f *failover) confirm() error {
 			break
 		}
 	}
-	var nodes *activities.Nodes
+	var nodes *ha.Nodes
 	var res schemas.ConfirmDownResult
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 		TaskQueue: schemas.RegionTaskQueue(region), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: 30 * time.Second,
@@ -273,7 +273,7 @@ func (f *failover) confirm() error {
 // startFence starts stopping the old primary from taking writes, on its
 // region's worker; a region without a live worker is waited for briefly.
 func (f *failover) startFence(epoch int64) workflow.Future {
-	var nodes *activities.Nodes
+	var nodes *ha.Nodes
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
 		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: time.Minute,
 		HeartbeatTimeout: haHeartbeat,
@@ -287,8 +287,8 @@ func (f *failover) startFence(epoch int64) workflow.Future {
 // until the lease has run out, after which the guard has stopped it.
 // waited says whether it waited for the lease.
 func (f *failover) finishFence(fencing workflow.Future, epoch int64) (how string, waited bool, err error) {
-	var nodes *activities.Nodes
-	var routing *activities.Routing
+	var nodes *ha.Nodes
+	var routing *ha.Routing
 	var fenced schemas.FenceNodeResult
 	if err := fencing.Get(f.ctx, &fenced); err == nil && fenced.Fenced {
 		// The role goes back before the fence comes off: a node restarted
@@ -398,7 +398,7 @@ func (f *failover) otherNodes(candidate string) []string {
 // startRepoint makes every other reachable replica stream from the new
 // primary, concurrently.
 func (f *failover) startRepoint(primary string, others []string) map[string]workflow.Future {
-	var nodes *activities.Nodes
+	var nodes *ha.Nodes
 	futures := map[string]workflow.Future{}
 	for _, n := range others {
 		if n == f.in.Failed {

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -54,10 +54,10 @@ func newFailoverEnv(t *testing.T) *failoverHarness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(Failover)
-	env.RegisterActivity(&activities.Cluster{})
-	env.RegisterActivity(&activities.Probe{})
-	env.RegisterActivity(&activities.Routing{})
-	env.RegisterActivity(&activities.Nodes{})
+	env.RegisterActivity(&ha.Cluster{})
+	env.RegisterActivity(&ha.Probe{})
+	env.RegisterActivity(&ha.Routing{})
+	env.RegisterActivity(&ha.Nodes{})
 	h := &failoverHarness{env: env, probe: failedPrimaryProbe, promote: func() {},
 		fence: func() schemas.FenceNodeResult {
 			return schemas.FenceNodeResult{Fenced: true, How: schemas.FencedNotRunning}
@@ -75,7 +75,7 @@ func newFailoverEnv(t *testing.T) *failoverHarness {
 		return h.probe(in.Region), nil
 	})
 	// The slot is granted at once and given back at the end.
-	env.RegisterActivity(&activities.Control{})
+	env.RegisterActivity(&ha.Control{})
 	env.OnActivity("AcquireSlot", mock.Anything, mock.Anything).Return(schemas.AcquireSlotResult{}, nil)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(schemas.SignalSlotGranted, nil) }, 0)
 	env.OnSignalExternalWorkflow(mock.Anything, schemas.FailoverSlotsID, "", schemas.SignalReleaseSlot, mock.Anything).Return(

@@ -8,7 +8,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/filesync"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -81,7 +82,7 @@ func FileSync(ctx workflow.Context, in schemas.FileSyncInput) (schemas.FileSyncR
 // as a local activity: a sync of a quiet tree is a few short steps, and a
 // round trip through a task queue is a large part of each.
 func describeClusterLocally(ctx workflow.Context, cluster string) (schemas.Topology, error) {
-	var c *activities.Cluster
+	var c *ha.Cluster
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable},
@@ -164,7 +165,7 @@ func syncTree(ctx workflow.Context, in schemas.FileSyncInput, t schemas.FileTree
 	start := workflow.Now(ctx)
 	run := workflow.GetInfo(ctx).WorkflowExecution.RunID
 	res := schemas.FileSyncTreeResult{Tree: t.Name, Target: t.Sync.Describe()}
-	var f *activities.FileSync
+	var f *filesync.FileSync
 	srcCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.Region))
 	copyCtx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.CopyRegion()))
 	intoStore := t.Sync.Store != ""
@@ -286,7 +287,7 @@ func discardUnlessDone(ctx workflow.Context, cluster, tree, run string, done boo
 	if done {
 		return
 	}
-	var f *activities.FileSync
+	var f *filesync.FileSync
 	dctx, cancel := workflow.NewDisconnectedContext(ctx)
 	defer cancel()
 	dctx = workflow.WithActivityOptions(dctx, shortActivity(schemas.GlobalTaskQueue))
@@ -319,7 +320,7 @@ func VerifyFiles(ctx workflow.Context, in schemas.VerifyFilesInput) (schemas.Ver
 	if len(trees) == 0 {
 		return schemas.VerifyFilesResult{}, invalidInput("cluster", noTargets(topo))
 	}
-	var f *activities.FileSync
+	var f *filesync.FileSync
 	futures := make([]workflow.Future, len(trees))
 	for i, t := range trees {
 		actx := workflow.WithActivityOptions(ctx, fileSyncOptions(t.CopyRegion()))

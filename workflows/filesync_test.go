@@ -16,7 +16,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/filesync"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -41,8 +42,8 @@ func newSyncEnv(t *testing.T, topo schemas.Topology) *testsuite.TestWorkflowEnvi
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(FileSync, workflow.RegisterOptions{Name: schemas.FileSyncWorkflow})
 	env.RegisterWorkflowWithOptions(VerifyFiles, workflow.RegisterOptions{Name: schemas.VerifyFilesWorkflow})
-	env.RegisterActivity(&activities.Cluster{})
-	env.RegisterActivity(&activities.FileSync{})
+	env.RegisterActivity(&ha.Cluster{})
+	env.RegisterActivity(&filesync.FileSync{})
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: schemas.FileSyncWorkflowID("dev")})
 	return env

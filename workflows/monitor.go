@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -247,7 +247,7 @@ func (m *monitor) startProbe(ctx workflow.Context, region string, watch []string
 			known[o.Name] = o
 		}
 	}
-	var probe *activities.Probe
+	var probe *ha.Probe
 	f := workflow.ExecuteActivity(pctx, probe.MonitorRegion, schemas.MonitorProbeInput{
 		Cluster: m.topo.Cluster, Region: region, Watch: watch,
 		Interval: m.topo.Monitor.Interval(), Threshold: m.topo.Monitor.Threshold(),
@@ -393,7 +393,7 @@ func (m *monitor) learnPrimary(ctx workflow.Context) {
 	if len(found) != 1 {
 		return // none yet, or two primaries: nothing to route to safely
 	}
-	var routing *activities.Routing
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	var init schemas.InitRoutingResult
 	if err := workflow.ExecuteActivity(gctx, routing.InitRouting, schemas.InitRoutingInput{Cluster: m.topo.Cluster, Primary: found[0]}).Get(ctx, &init); err != nil {
@@ -406,7 +406,7 @@ func (m *monitor) learnPrimary(ctx workflow.Context) {
 // resync adopts the routing record, after someone else (a switchover, a
 // failover) may have moved the primary. It says whether a record exists.
 func (m *monitor) resync(ctx workflow.Context) bool {
-	var routing *activities.Routing
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	var read schemas.ReadRoutingResult
 	if err := workflow.ExecuteActivity(gctx, routing.ReadRouting, schemas.ReadRoutingInput{Cluster: m.topo.Cluster}).Get(ctx, &read); err != nil {
@@ -489,7 +489,7 @@ func (m *monitor) detect(ctx workflow.Context, region string) {
 		Detected: schemas.FailoverDetected{Region: region, At: workflow.Now(ctx)},
 	}
 	// A local activity: the failover starts without a task queue round trip.
-	var control *activities.Control
+	var control *ha.Control
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		ScheduleToCloseTimeout: time.Minute, StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, NonRetryableErrorTypes: nonRetryable},
@@ -539,7 +539,7 @@ func (m *monitor) promoteInDR(ctx workflow.Context, f *schemas.ActiveFailover) {
 		},
 		Detected: schemas.FailoverDetected{Region: m.topo.Backup.DRRegion, At: workflow.Now(ctx)},
 	}
-	var control *activities.Control
+	var control *ha.Control
 	gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 	var started schemas.StartFailoverResult
 	if err := workflow.ExecuteActivity(gctx, control.StartDRFailover, in).Get(ctx, &started); err != nil {
@@ -704,7 +704,7 @@ func (m *monitor) judgeRedis(ctx workflow.Context) {
 			m.st.Alerted = map[string]bool{}
 		}
 		m.st.Alerted[key] = true
-		var routing *activities.Routing
+		var routing *ha.Routing
 		gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 		var res schemas.SentinelFailoverResult
 		err := workflow.ExecuteActivity(gctx, routing.SentinelFailover, schemas.SentinelFailoverInput{Cluster: m.topo.Cluster}).Get(ctx, &res)
@@ -729,7 +729,7 @@ func (m *monitor) redisNodeIs(name, addr string) bool {
 }
 
 func (m *monitor) publishRedis(ctx workflow.Context, master string) {
-	var routing *activities.Routing
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(ctx, recoveryActivity(schemas.GlobalTaskQueue))
 	if err := workflow.ExecuteActivity(gctx, routing.PublishRedisMaster, schemas.PublishRedisMasterInput{Cluster: m.topo.Cluster, Master: master}).Get(ctx, nil); err != nil {
 		m.logger.Warn("publish redis master", "error", err)
@@ -806,7 +806,7 @@ func (m *monitor) setStatus(ctx workflow.Context) {
 }
 
 func (m *monitor) alert(ctx workflow.Context, kind, severity, summary string) {
-	var routing *activities.Routing
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	var res schemas.AlertResult
 	if err := workflow.ExecuteActivity(gctx, routing.Alert, schemas.AlertInput{Cluster: m.topo.Cluster, Kind: kind, Severity: severity, Summary: summary}).Get(ctx, &res); err != nil {
@@ -819,7 +819,7 @@ func (m *monitor) alert(ctx workflow.Context, kind, severity, summary string) {
 func (m *monitor) event(ctx workflow.Context, e schemas.HAEvent) {
 	e.Cluster = m.topo.Cluster
 	m.keep(e)
-	var routing *activities.Routing
+	var routing *ha.Routing
 	gctx := workflow.WithActivityOptions(ctx, shortActivity(schemas.GlobalTaskQueue))
 	if err := workflow.ExecuteActivity(gctx, routing.RecordEvent, schemas.RecordEventInput{Event: e}).Get(ctx, nil); err != nil {
 		m.logger.Warn("record event", "kind", e.Kind, "error", err)

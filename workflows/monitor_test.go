@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -125,10 +125,10 @@ func newMonitorEnv(t *testing.T, topo schemas.Topology) *monitorHarness {
 		}
 		return schemas.RejoinResult{Cluster: in.Cluster, Node: in.Node, Primary: "pg-a1"}, nil
 	}, workflow.RegisterOptions{Name: schemas.RejoinWorkflow})
-	env.RegisterActivity(&activities.Cluster{})
-	env.RegisterActivity(&activities.Probe{})
-	env.RegisterActivity(&activities.Routing{})
-	env.RegisterActivity(&activities.Control{})
+	env.RegisterActivity(&ha.Cluster{})
+	env.RegisterActivity(&ha.Probe{})
+	env.RegisterActivity(&ha.Routing{})
+	env.RegisterActivity(&ha.Control{})
 	h.a.now, h.b.now = env.Now, env.Now
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)
 	for _, p := range []struct {

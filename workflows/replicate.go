@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -37,7 +37,7 @@ func replicateBackup(ctx workflow.Context, topo schemas.Topology, id string) err
 			NonRetryableErrorTypes: replicateNonRetryable,
 		},
 	})
-	var b *activities.Backup
+	var b *backup.Backup
 	var res schemas.ReplicateBackupResult
 	if err := workflow.ExecuteActivity(actx, b.ReplicateBackup, schemas.ReplicateBackupInput{Cluster: topo.Cluster, ID: id}).Get(ctx, &res); err != nil {
 		return wrap(err, "replicate backup "+id+" to the replica store (the backup is whole in the primary store)")

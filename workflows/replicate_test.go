@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -21,7 +21,7 @@ func newReplicatedBackupEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *
 	env := newEnv(t)
 	env.RegisterWorkflow(Backup)
 	env.RegisterWorkflowWithOptions(Retention, workflow.RegisterOptions{Name: schemas.RetentionWorkflow})
-	env.RegisterActivity(&activities.Backup{})
+	env.RegisterActivity(&backup.Backup{})
 	topo := twoRegions()
 	topo.Backup.Replica = &schemas.Store{Type: schemas.StoreLocal, Path: "/srv/replica"}
 	topo.Backup.ReplicaRegion = "region-b"

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -56,7 +56,7 @@ func Restore(ctx workflow.Context, in schemas.RestoreInput) (schemas.RestoreResu
 		return schemas.RestoreResult{}, invalidInput("region", fmt.Sprintf("%q is not a region of cluster %s (regions: %v)", region, in.Cluster, topo.RegionNames()))
 	}
 
-	var r *activities.Restore
+	var r *backup.Restore
 	var found schemas.FindBackupResult
 	find := schemas.FindBackupInput{Cluster: in.Cluster, Backup: in.Backup, Kind: schemas.BackupDatabase, Before: until, Store: in.Store}
 	var finding workflow.Future

@@ -10,14 +10,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
 func newRestoreEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
 	env.RegisterWorkflow(Restore)
-	env.RegisterActivity(&activities.Restore{})
+	env.RegisterActivity(&backup.Restore{})
 	topo := twoRegions()
 	topo.Backup.DRRegion = "region-b"
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: topo}, nil)

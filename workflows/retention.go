@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -44,7 +44,7 @@ func Retention(ctx workflow.Context, in schemas.RetentionInput) (schemas.Retenti
 		return schemas.RetentionResult{}, invalidInput("backup.retention", err.Error())
 	}
 
-	var a *activities.Retention
+	var a *backup.Retention
 	lctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           schemas.GlobalTaskQueue,
 		StartToCloseTimeout: 10 * time.Minute,

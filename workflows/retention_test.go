@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -63,7 +63,7 @@ func newRetentionEnv(t *testing.T, topo schemas.Topology, list schemas.ListBacku
 	env := newEnv(t)
 	env.SetStartTime(retentionStart)
 	env.RegisterWorkflow(Retention)
-	env.RegisterActivity(&activities.Retention{})
+	env.RegisterActivity(&backup.Retention{})
 	env.OnActivity("DescribeCluster", mock.Anything, schemas.DescribeClusterInput{Cluster: "dev"}).
 		Return(schemas.DescribeClusterResult{Topology: topo}, nil)
 	env.OnActivity("ListBackups", mock.Anything, schemas.ListBackupsInput{Cluster: "dev"}).Return(list, nil)
@@ -232,7 +232,7 @@ func TestRetention_FailsWhenDeletionFails(t *testing.T) {
 	env := newEnv(t)
 	env.SetStartTime(retentionStart)
 	env.RegisterWorkflow(Retention)
-	env.RegisterActivity(&activities.Retention{})
+	env.RegisterActivity(&backup.Retention{})
 	env.OnActivity("DescribeCluster", mock.Anything, mock.Anything).Return(schemas.DescribeClusterResult{Topology: withRetention(2, 0, 0)}, nil)
 	env.OnActivity("ListBackups", mock.Anything, mock.Anything).Return(retentionListing(), nil)
 	env.OnActivity("DeleteObjects", mock.Anything, mock.Anything).Return(schemas.DeleteObjectsResult{},

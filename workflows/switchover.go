@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -43,8 +43,8 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 		return res, invalidInput("candidate", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", in.Candidate, in.Cluster))
 	}
 
-	var routing *activities.Routing
-	var nodes *activities.Nodes
+	var routing *ha.Routing
+	var nodes *ha.Nodes
 	f := &failover{ctx: ctx, in: schemas.FailoverInput{Cluster: in.Cluster}, topo: topo, steps: stepClock{ctx: ctx, last: start}}
 	var read schemas.ReadRoutingResult
 	if err := workflow.ExecuteActivity(f.global(), routing.ReadRouting, schemas.ReadRoutingInput{Cluster: in.Cluster}).Get(ctx, &read); err != nil {
@@ -226,8 +226,8 @@ func Rejoin(ctx workflow.Context, in schemas.RejoinInput) (schemas.RejoinResult,
 	if _, isPG := topo.PostgresNode(in.Node); !ok || !isPG {
 		return schemas.RejoinResult{}, invalidInput("node", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", in.Node, in.Cluster))
 	}
-	var routing *activities.Routing
-	var nodes *activities.Nodes
+	var routing *ha.Routing
+	var nodes *ha.Nodes
 	gctx := workflow.WithActivityOptions(ctx, haActivity(schemas.GlobalTaskQueue))
 	var read schemas.ReadRoutingResult
 	if err := workflow.ExecuteActivity(gctx, routing.ReadRouting, schemas.ReadRoutingInput{Cluster: in.Cluster}).Get(ctx, &read); err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/pgos"
 	"os"
 	"os/exec"
@@ -15,8 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/runnerhub/lifeboat/activities"
 )
 
 // pgUser is the OS user PostgreSQL runs as.
@@ -395,7 +394,7 @@ func (s *Stack) ensureMonitorRole(ctx context.Context, password string) error {
 END $$`, PGMonitor, role),
 		fmt.Sprintf(`ALTER ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '%s'`, role, monPW),
 	}
-	stmts = append(stmts, activities.MonitorRoleSQL(PGMonitor, "postgres")...)
+	stmts = append(stmts, ha.MonitorRoleSQL(PGMonitor, "postgres")...)
 	for _, q := range stmts {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			// The first line, and never the password one of them holds.

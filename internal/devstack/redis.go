@@ -3,7 +3,7 @@ package devstack
 import (
 	"context"
 	"fmt"
-	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/activities/ha"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,7 +132,7 @@ func redisRole(ctx context.Context, port int) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return activities.ParseRedisInfo(info), nil
+	return ha.ParseRedisInfo(info), nil
 }
 
 // waitRedisReplication waits until one server is master, the others are

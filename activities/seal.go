@@ -1,0 +1,109 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"filippo.io/age"
+	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/schemas"
+)
+
+// SealStream streams what write produces through the pipeline into key,
+// counting the plain bytes in done. An error of write stores nothing and is
+// returned as it is: it says what went wrong with the source, where the
+// upload's would only repeat it as a broken pipe.
+func SealStream(ctx context.Context, store objstore.Store, key string, opts pipeline.Options, done *atomic.Int64, write func(io.Writer) error) (pipeline.Sums, error) {
+	pr, pw := io.Pipe()
+	writeErr := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		writeErr <- err
+		pw.CloseWithError(err) // nil closes with EOF
+	}()
+	sums, upErr := SealAndPut(ctx, store, key, &CountingReader{R: pr, N: done}, opts)
+	pr.CloseWithError(errUploadEnded) // unblocks the writer if the upload stopped early
+	if err := <-writeErr; err != nil && !errors.Is(err, errUploadEnded) {
+		return sums, err
+	}
+	if upErr != nil {
+		return sums, fmt.Errorf("upload %s to %s: %w", key, store, upErr)
+	}
+	return sums, nil
+}
+
+// VerifyStored reads the object back and checks it is byte for byte what
+// the pipeline produced: nothing is reported done before it is verified.
+func VerifyStored(ctx context.Context, store objstore.Store, key string, want pipeline.Sums) error {
+	got, n, err := StoredSum(ctx, store, key)
+	if err != nil {
+		return fmt.Errorf("read back %s: %w", key, err)
+	}
+	if n != want.StoredSize || got != want.StoredSHA256 {
+		return Corrupt(fmt.Sprintf("%s in %s reads back as %d bytes with sha256 %s; the upload wrote %d bytes with sha256 %s",
+			key, store, n, got, want.StoredSize, want.StoredSHA256))
+	}
+	return nil
+}
+
+// IdentitiesOf reads the age identity a topology names, with the worker's
+// secrets; a missing or bad one is the topology's fault, not retryable.
+func IdentitiesOf(c *Clients, topo *schemas.Topology) ([]age.Identity, error) {
+	text, err := c.Secrets.Value(topo.Backup.Identity)
+	if err != nil {
+		return nil, InvalidInput("backup.identity", err.Error())
+	}
+	ids, err := pipeline.ParseIdentities(text)
+	if err != nil {
+		return nil, InvalidInput("backup.identity", err.Error())
+	}
+	return ids, nil
+}
+
+// SealAndPut streams src through the pipeline into one object.
+func SealAndPut(ctx context.Context, store objstore.Store, key string, src io.Reader, opts pipeline.Options) (pipeline.Sums, error) {
+	pr, pw := io.Pipe()
+	sumsCh := make(chan pipeline.Sums, 1)
+	go func() {
+		sums, err := pipeline.SealFrom(pw, src, opts)
+		sumsCh <- sums
+		pw.CloseWithError(err) // nil closes with EOF
+	}()
+	err := store.Put(ctx, key, pr, -1)
+	pr.CloseWithError(errors.New("upload ended")) // unblocks the sealer if Put stopped early
+	sums := <-sumsCh
+	return sums, err
+}
+
+// CountingReader counts the bytes read through it, for progress reports.
+type CountingReader struct {
+	R io.Reader
+	N *atomic.Int64
+}
+
+// errUploadEnded is what a stream's writer sees when the upload stopped reading.
+var errUploadEnded = errors.New("upload ended")
+
+// StoredSum is the SHA-256 and size of a stored object, read whole.
+func StoredSum(ctx context.Context, store objstore.Store, key string) (string, int64, error) {
+	rc, err := store.Get(ctx, key)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	return hex.EncodeToString(h.Sum(nil)), n, err
+}
+
+func (c *CountingReader) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N.Add(int64(n))
+	return n, err
+}
