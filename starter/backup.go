@@ -51,7 +51,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	cluster := pos[0]
-	if err := checkCluster(cluster); err != nil {
+	if err := schemas.CheckClusterName(cluster); err != nil {
 		return err
 	}
 	if !slices.Contains(schemas.BackupKinds, *kind) {

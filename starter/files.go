@@ -63,7 +63,7 @@ func filesSync(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if err := checkCluster(in.Cluster); err != nil {
+	if err := schemas.CheckClusterName(in.Cluster); err != nil {
 		return err
 	}
 	c, dc, ctx, done, err := waitingSession(conn)
@@ -183,7 +183,7 @@ func filesVerify(args []string, stdout io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if err := checkCluster(in.Cluster); err != nil {
+	if err := schemas.CheckClusterName(in.Cluster); err != nil {
 		return err
 	}
 	c, ctx, done, err := session(conn, *timeout)

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -36,18 +35,6 @@ const backupRunTimeout = 24 * time.Hour
 // scheduleNote is the note a schedule is created with; the Web UI shows it.
 // Updates keep the note, since an operator who pauses a schedule writes why.
 const scheduleNote = "managed by `lifeboat schedules apply`: changes made elsewhere are undone by the next apply"
-
-// clusterNameRE is the topology's rule for names. A name that follows it
-// needs no quoting inside a visibility query.
-var clusterNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-
-// checkCluster refuses a cluster name the topology's rule refuses.
-func checkCluster(name string) error {
-	if !clusterNameRE.MatchString(name) {
-		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", name)
-	}
-	return nil
-}
 
 var (
 	clusterKey = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrCluster)
@@ -137,7 +124,7 @@ func differences(want, have backupSchedule) []string {
 // desiredSchedules is every schedule a cluster should have. every gives
 // each backup kind's interval; a kind missing from it has no schedule.
 func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupSchedule, error) {
-	if err := checkCluster(cluster); err != nil {
+	if err := schemas.CheckClusterName(cluster); err != nil {
 		return nil, err
 	}
 	var out []backupSchedule
@@ -579,7 +566,7 @@ func schedulesList(args []string, stdout io.Writer) error {
 	query := ""
 	if len(pos) == 1 {
 		cluster := pos[0]
-		if err := checkCluster(cluster); err != nil {
+		if err := schemas.CheckClusterName(cluster); err != nil {
 			return err
 		}
 		query = fmt.Sprintf("%s = '%s' OR ScheduleId STARTS_WITH '%s'",
