@@ -66,7 +66,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                schemas.GlobalTaskQueue,
-		WorkflowExecutionTimeout: backupRunTimeout,
+		WorkflowExecutionTimeout: schemas.BackupRunTimeout,
 		StaticSummary:            fmt.Sprintf("%s backup of cluster %s (lifeboat backup)", *kind, cluster),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			clusterKey.ValueSet(cluster), kindKey.ValueSet("backup-"+*kind)),

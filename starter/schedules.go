@@ -28,10 +28,6 @@ import (
 // at most one such run is taken anyway.
 const scheduleCatchup = time.Hour
 
-// backupRunTimeout bounds one backup run. Under the skip policy a hung run
-// would otherwise silently suppress every later one.
-const backupRunTimeout = 24 * time.Hour
-
 // scheduleNote is the note a schedule is created with; the Web UI shows it.
 // Updates keep the note, since an operator who pauses a schedule writes why.
 const scheduleNote = "managed by `lifeboat schedules apply`: changes made elsewhere are undone by the next apply"
@@ -138,7 +134,7 @@ func desiredSchedules(cluster string, every map[string]time.Duration) ([]backupS
 		}
 		id := schemas.BackupScheduleID(cluster, kind)
 		// The kind is the same value the Backup workflow upserts.
-		out = append(out, clusterSchedule(cluster, id, d, backupRunTimeout, schemas.BackupWorkflow,
+		out = append(out, clusterSchedule(cluster, id, d, schemas.BackupRunTimeout, schemas.BackupWorkflow,
 			schemas.BackupInput{Cluster: cluster, Kind: kind}, kind+" backup", "backup-"+kind))
 	}
 	if d, ok := every[schemas.FileSyncKind]; ok {
