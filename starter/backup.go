@@ -31,6 +31,13 @@ const (
 	progressBarWidth     = 24
 )
 
+// The search attributes the CLI's starts set, as a schedule's do, so that
+// a run is found by cluster and kind however it was started.
+var (
+	clusterKey = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrCluster)
+	kindKey    = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrKind)
+)
+
 // backupWorkflowID names a backup started from the CLI; the schedules'
 // runs are named `backup/<cluster>/<kind>-<time>` by Temporal.
 func backupWorkflowID(cluster, kind string, now time.Time) string {

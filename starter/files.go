@@ -17,15 +17,6 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// fileSyncSchedule is the schedule that syncs the cluster's files every d.
-// Its runs hand the sync to the workflow filesync/<cluster>, so a manual
-// sync and a scheduled one never write a copy side by side.
-func fileSyncSchedule(cluster string, d time.Duration) backupSchedule {
-	// The kind is the same value the FileSync workflow upserts.
-	return clusterSchedule(cluster, schemas.FileSyncScheduleID(cluster), d, schemas.FileSyncRunTimeout, schemas.FileSyncWorkflow,
-		schemas.FileSyncInput{Cluster: cluster}, "file sync", schemas.FileSyncKind)
-}
-
 // files runs `lifeboat files sync|verify`.
 func files(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {

@@ -1,6 +1,7 @@
-package main
+package schedules
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -23,16 +24,16 @@ var defaultEvery = map[string]time.Duration{
 	schemas.BackupConfig:   schemas.ConfigBackupEvery,
 }
 
-func mustDesired(t *testing.T, cluster string, every map[string]time.Duration) []backupSchedule {
+func mustDesired(t *testing.T, cluster string, every map[string]time.Duration) []Schedule {
 	t.Helper()
-	want, err := desiredSchedules(cluster, every)
+	want, err := Desired(cluster, every)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return want
 }
 
-func TestDesiredSchedules_OnePerKindStartingTheBackupWorkflow(t *testing.T) {
+func TestDesired_OnePerKindStartingTheBackupWorkflow(t *testing.T) {
 	got := mustDesired(t, "dev", defaultEvery)
 	want := []struct {
 		id, kind string
@@ -62,7 +63,7 @@ func TestDesiredSchedules_OnePerKindStartingTheBackupWorkflow(t *testing.T) {
 	}
 }
 
-func TestDesiredSchedules_IntervalsOverrideAndOmit(t *testing.T) {
+func TestDesired_IntervalsOverrideAndOmit(t *testing.T) {
 	got := mustDesired(t, "prod-eu", map[string]time.Duration{schemas.BackupDatabase: 5 * time.Second, schemas.BackupConfig: time.Hour})
 	if len(got) != 2 || got[0].ID != "backup/prod-eu/database" || got[0].Every != 5*time.Second ||
 		got[1].ID != "backup/prod-eu/config" || got[1].Every != time.Hour {
@@ -70,7 +71,7 @@ func TestDesiredSchedules_IntervalsOverrideAndOmit(t *testing.T) {
 	}
 }
 
-func TestDesiredSchedules_RefusesBadIntervalsAndNames(t *testing.T) {
+func TestDesired_RefusesBadIntervalsAndNames(t *testing.T) {
 	tests := []struct {
 		name    string
 		cluster string
@@ -85,7 +86,7 @@ func TestDesiredSchedules_RefusesBadIntervalsAndNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := desiredSchedules(tt.cluster, map[string]time.Duration{schemas.BackupDatabase: tt.every})
+			_, err := Desired(tt.cluster, map[string]time.Duration{schemas.BackupDatabase: tt.every})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want one containing %q", err, tt.want)
 			}
@@ -93,54 +94,83 @@ func TestDesiredSchedules_RefusesBadIntervalsAndNames(t *testing.T) {
 	}
 }
 
-func TestPlanSchedules(t *testing.T) {
+func TestDesired_FileSyncHourlyUnderTheClustersPrefix(t *testing.T) {
+	every := map[string]time.Duration{schemas.BackupDatabase: time.Hour, schemas.FileSyncKind: schemas.FileSyncEvery}
+	got := mustDesired(t, "dev", every)
+	if len(got) != 2 {
+		t.Fatalf("got %d schedules, want database and filesync", len(got))
+	}
+	s := got[1]
+	if s.ID != "backup/dev/filesync" || !strings.HasPrefix(s.ID, schemas.BackupSchedulePrefix("dev")) || s.Every != time.Hour ||
+		s.WorkflowType != schemas.FileSyncWorkflow || s.WorkflowKind != schemas.FileSyncKind ||
+		s.Input != (schemas.FileSyncInput{Cluster: "dev"}) {
+		t.Errorf("file sync schedule %+v", s)
+	}
+	// What apply writes reads back the same, so a second apply leaves it.
+	back, err := observe(s.ID, described(t, s), converter.GetDefaultDataConverter())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := differences(s, back); len(d) > 0 {
+		t.Errorf("read back with differences %v", d)
+	}
+	if changes := plan(got, []Schedule{back}, false); changes[1].Op != OpUnchanged {
+		t.Errorf("apply would %s the schedule it just wrote", changes[1].Op)
+	}
+	if _, err := Desired("dev", map[string]time.Duration{schemas.FileSyncKind: 1500 * time.Millisecond}); err == nil ||
+		!strings.Contains(err.Error(), "file sync interval") {
+		t.Errorf("a fractional interval: %v", err)
+	}
+}
+
+func TestPlan_SaysWhatEachScheduleNeeds(t *testing.T) {
 	want := mustDesired(t, "dev", defaultEvery)
 	db, files, config := want[0], want[1], want[2]
 	faster := db
 	faster.Every = 5 * time.Second
 	movedQueue := files
 	movedQueue.TaskQueue = "elsewhere"
-	stray := backupSchedule{ID: "backup/dev/old"}
+	stray := Schedule{ID: "backup/dev/old"}
 
 	tests := []struct {
 		name  string
-		have  []backupSchedule
+		have  []Schedule
 		prune bool
-		want  []scheduleChange
+		want  []Change
 	}{
 		{
 			name: "nothing yet: create all",
-			want: []scheduleChange{{ID: db.ID, Op: opCreate, Want: db}, {ID: files.ID, Op: opCreate, Want: files}, {ID: config.ID, Op: opCreate, Want: config}},
+			want: []Change{{ID: db.ID, Op: OpCreate, Want: db}, {ID: files.ID, Op: OpCreate, Want: files}, {ID: config.ID, Op: OpCreate, Want: config}},
 		},
 		{
 			name: "all as wanted: nothing changes",
-			have: []backupSchedule{config, db, files},
-			want: []scheduleChange{{ID: db.ID, Op: opUnchanged, Want: db}, {ID: files.ID, Op: opUnchanged, Want: files}, {ID: config.ID, Op: opUnchanged, Want: config}},
+			have: []Schedule{config, db, files},
+			want: []Change{{ID: db.ID, Op: OpUnchanged, Want: db}, {ID: files.ID, Op: OpUnchanged, Want: files}, {ID: config.ID, Op: OpUnchanged, Want: config}},
 		},
 		{
 			name: "interval and queue changed: update, saying what differs",
-			have: []backupSchedule{faster, movedQueue, config},
-			want: []scheduleChange{
-				{ID: db.ID, Op: opUpdate, Want: db, Why: []string{"interval: 5s → 4h"}},
-				{ID: files.ID, Op: opUpdate, Want: files, Why: []string{"task queue: elsewhere → lifeboat"}},
-				{ID: config.ID, Op: opUnchanged, Want: config},
+			have: []Schedule{faster, movedQueue, config},
+			want: []Change{
+				{ID: db.ID, Op: OpUpdate, Want: db, Why: []string{"interval: 5s → 4h"}},
+				{ID: files.ID, Op: OpUpdate, Want: files, Why: []string{"task queue: elsewhere → lifeboat"}},
+				{ID: config.ID, Op: OpUnchanged, Want: config},
 			},
 		},
 		{
 			name: "one missing, one unwanted: create and report",
-			have: []backupSchedule{db, files, stray, stray},
-			want: []scheduleChange{{ID: db.ID, Op: opUnchanged, Want: db}, {ID: files.ID, Op: opUnchanged, Want: files}, {ID: config.ID, Op: opCreate, Want: config}, {ID: stray.ID, Op: opUnwanted}},
+			have: []Schedule{db, files, stray, stray},
+			want: []Change{{ID: db.ID, Op: OpUnchanged, Want: db}, {ID: files.ID, Op: OpUnchanged, Want: files}, {ID: config.ID, Op: OpCreate, Want: config}, {ID: stray.ID, Op: OpUnwanted}},
 		},
 		{
 			name:  "unwanted with prune: delete",
-			have:  []backupSchedule{db, files, config, stray},
+			have:  []Schedule{db, files, config, stray},
 			prune: true,
-			want:  []scheduleChange{{ID: db.ID, Op: opUnchanged, Want: db}, {ID: files.ID, Op: opUnchanged, Want: files}, {ID: config.ID, Op: opUnchanged, Want: config}, {ID: stray.ID, Op: opDelete}},
+			want:  []Change{{ID: db.ID, Op: OpUnchanged, Want: db}, {ID: files.ID, Op: OpUnchanged, Want: files}, {ID: config.ID, Op: OpUnchanged, Want: config}, {ID: stray.ID, Op: OpDelete}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := planSchedules(want, tt.have, tt.prune)
+			got := plan(want, tt.have, tt.prune)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("plan:\n got %+v\nwant %+v", got, tt.want)
 			}
@@ -150,13 +180,13 @@ func TestPlanSchedules(t *testing.T) {
 
 // described is what the server hands back for a schedule created from s:
 // the action's input and memo as payloads, the workflow type as a name.
-func described(t *testing.T, s backupSchedule) *client.ScheduleDescription {
+func described(t *testing.T, s Schedule) *client.ScheduleDescription {
 	t.Helper()
 	return describedWith(t, s, converter.GetDefaultDataConverter())
 }
 
 // describedWith is described with the input encoded by dc.
-func describedWith(t *testing.T, s backupSchedule, dc converter.DataConverter) *client.ScheduleDescription {
+func describedWith(t *testing.T, s Schedule, dc converter.DataConverter) *client.ScheduleDescription {
 	t.Helper()
 	opts := s.createOptions()
 	a := *opts.Action.(*client.ScheduleWorkflowAction)
@@ -176,9 +206,9 @@ func describedWith(t *testing.T, s backupSchedule, dc converter.DataConverter) *
 	}
 }
 
-func TestObserveSchedule_ReadsBackWhatApplyWrites(t *testing.T) {
+func TestObserve_ReadsBackWhatApplyWrites(t *testing.T) {
 	for _, s := range mustDesired(t, "dev", defaultEvery) {
-		got, err := observeSchedule(s.ID, described(t, s), converter.GetDefaultDataConverter())
+		got, err := observe(s.ID, described(t, s), converter.GetDefaultDataConverter())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +218,7 @@ func TestObserveSchedule_ReadsBackWhatApplyWrites(t *testing.T) {
 	}
 }
 
-func TestObserveSchedule_ReadsAnEncryptedInput(t *testing.T) {
+func TestObserve_ReadsAnEncryptedInput(t *testing.T) {
 	key, err := codec.NewKey("k1")
 	if err != nil {
 		t.Fatal(err)
@@ -203,10 +233,10 @@ func TestObserveSchedule_ReadsAnEncryptedInput(t *testing.T) {
 	if string(sealed.Metadata["encoding"]) != codec.Encoding {
 		t.Fatalf("the input was not sealed: %v", sealed.Metadata)
 	}
-	if _, err := observeSchedule(s.ID, desc, converter.GetDefaultDataConverter()); err == nil {
+	if _, err := observe(s.ID, desc, converter.GetDefaultDataConverter()); err == nil {
 		t.Error("the default converter read a sealed input")
 	}
-	got, err := observeSchedule(s.ID, desc, dc)
+	got, err := observe(s.ID, desc, dc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +245,7 @@ func TestObserveSchedule_ReadsAnEncryptedInput(t *testing.T) {
 	}
 }
 
-func TestObserveSchedule_UntypedAttributesAndForeignTiming(t *testing.T) {
+func TestObserve_UntypedAttributesAndForeignTiming(t *testing.T) {
 	s := mustDesired(t, "dev", defaultEvery)[0]
 	desc := described(t, s)
 	a := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
@@ -226,7 +256,7 @@ func TestObserveSchedule_UntypedAttributesAndForeignTiming(t *testing.T) {
 	desc.Schedule.Spec.Calendars = []client.ScheduleCalendarSpec{{}}
 	desc.Schedule.Spec.Intervals[0].Offset = time.Minute
 
-	got, err := observeSchedule(s.ID, desc, converter.GetDefaultDataConverter())
+	got, err := observe(s.ID, desc, converter.GetDefaultDataConverter())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +266,24 @@ func TestObserveSchedule_UntypedAttributesAndForeignTiming(t *testing.T) {
 	}
 }
 
+func TestCanonicalJSON_IgnoresKeyOrder(t *testing.T) {
+	a := canonicalJSON(schemas.FileSyncInput{Cluster: "dev", Tree: "t"})
+	b := canonicalJSON(json.RawMessage(`{"tree":"t","cluster":"dev"}`))
+	if a != b {
+		t.Errorf("%s != %s", a, b)
+	}
+	if c := canonicalJSON(json.RawMessage(`{"tree":"u","cluster":"dev"}`)); a == c {
+		t.Errorf("different inputs compare equal: %s", c)
+	}
+}
+
 func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		4 * time.Hour: "4h", 24 * time.Hour: "24h", 90 * time.Minute: "1h30m", 5 * time.Second: "5s",
 		time.Minute: "1m", 0: "0s", time.Hour + time.Second: "1h0m1s",
 	} {
-		if got := shortDuration(d); got != want {
-			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		if got := ShortDuration(d); got != want {
+			t.Errorf("ShortDuration(%v) = %q, want %q", d, got, want)
 		}
 	}
 }
