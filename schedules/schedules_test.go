@@ -188,22 +188,31 @@ func described(t *testing.T, s Schedule) *client.ScheduleDescription {
 // describedWith is described with the input encoded by dc.
 func describedWith(t *testing.T, s Schedule, dc converter.DataConverter) *client.ScheduleDescription {
 	t.Helper()
-	opts := s.createOptions()
-	a := *opts.Action.(*client.ScheduleWorkflowAction)
+	return stored(t, createdSchedule(s.createOptions()), s.attrs(), dc)
+}
+
+// createdSchedule is the schedule the server makes of opts.
+func createdSchedule(opts client.ScheduleOptions) client.Schedule {
+	return client.Schedule{
+		Action: opts.Action,
+		Spec:   &opts.Spec,
+		Policy: &client.SchedulePolicies{Overlap: opts.Overlap, CatchupWindow: opts.CatchupWindow},
+		State:  &client.ScheduleState{Note: opts.Note, Paused: opts.Paused},
+	}
+}
+
+// stored is how the server describes sched once stored: the action's
+// input encoded by dc.
+func stored(t *testing.T, sched client.Schedule, attrs temporal.SearchAttributes, dc converter.DataConverter) *client.ScheduleDescription {
+	t.Helper()
+	a := *sched.Action.(*client.ScheduleWorkflowAction)
 	p, err := dc.ToPayload(a.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Args = []any{p}
-	return &client.ScheduleDescription{
-		Schedule: client.Schedule{
-			Action: &a,
-			Spec:   &opts.Spec,
-			Policy: &client.SchedulePolicies{Overlap: opts.Overlap, CatchupWindow: opts.CatchupWindow},
-			State:  &client.ScheduleState{Note: opts.Note},
-		},
-		TypedSearchAttributes: opts.TypedSearchAttributes,
-	}
+	sched.Action = &a
+	return &client.ScheduleDescription{Schedule: sched, TypedSearchAttributes: attrs}
 }
 
 func TestObserve_ReadsBackWhatApplyWrites(t *testing.T) {
