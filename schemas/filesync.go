@@ -22,6 +22,11 @@ const (
 // FileSyncEvery is the interval of the file sync schedule `lifeboat schedules apply` keeps.
 const FileSyncEvery = time.Hour
 
+// FileSyncRunTimeout bounds one file sync run, as BackupRunTimeout does a
+// backup. A manual sync joins the scheduled one's workflow, so the two
+// share the bound.
+const FileSyncRunTimeout = 24 * time.Hour
+
 // FileSyncScrubEvery is how often a sync reads every file of a copy again
 // rather than trusting what has not changed on disk since it was written:
 // it finds the damage (bit rot) that leaves a file's metadata alone.

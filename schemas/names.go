@@ -58,6 +58,11 @@ const (
 	ConfigBackupEvery   = 24 * time.Hour
 )
 
+// BackupRunTimeout bounds one backup run, scheduled or started from the
+// CLI. Under a schedule's skip policy a hung run would otherwise silently
+// suppress every later one.
+const BackupRunTimeout = 24 * time.Hour
+
 // BackupSchedulePrefix is the prefix of every backup schedule of a cluster:
 // `lifeboat schedules apply` owns the schedules under it and no others.
 func BackupSchedulePrefix(cluster string) string { return "backup/" + cluster + "/" }

@@ -299,3 +299,15 @@ func FuzzParseTopology(f *testing.F) {
 		checkRoundTrip(t, topo)
 	})
 }
+
+func TestCheckClusterName_IsTheTopologysRule(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"dev": true, "prod-eu": true, "a" + strings.Repeat("b", 62): true,
+		"": false, "Dev": false, "1dev": false, "a'b": false, "a b": false, "a" + strings.Repeat("b", 63): false,
+	} {
+		err := CheckClusterName(name)
+		if (err == nil) != ok || (err == nil) != (checkName("cluster", name) == nil) {
+			t.Errorf("CheckClusterName(%q) = %v, want ok = %v as the topology's check", name, err, ok)
+		}
+	}
+}

@@ -49,6 +49,16 @@ func checkName(at problemPath, name string) Problems {
 	return nil
 }
 
+// CheckClusterName refuses a cluster name the topology's rule refuses. The
+// CLI checks a name before it goes into a workflow or schedule ID or a
+// visibility query: one that follows the rule needs no quoting there.
+func CheckClusterName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("cluster name %q: want lower-case letters, digits and '-', starting with a letter", name)
+	}
+	return nil
+}
+
 // checkRegions checks region names, which must be unique: each is a task queue.
 func (t *Topology) checkRegions() Problems {
 	if len(t.Regions) == 0 {

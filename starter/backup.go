@@ -31,6 +31,13 @@ const (
 	progressBarWidth     = 24
 )
 
+// The search attributes the CLI's starts set, as a schedule's do, so that
+// a run is found by cluster and kind however it was started.
+var (
+	clusterKey = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrCluster)
+	kindKey    = temporal.NewSearchAttributeKeyKeyword(schemas.SearchAttrKind)
+)
+
 // backupWorkflowID names a backup started from the CLI; the schedules'
 // runs are named `backup/<cluster>/<kind>-<time>` by Temporal.
 func backupWorkflowID(cluster, kind string, now time.Time) string {
@@ -51,7 +58,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	cluster := pos[0]
-	if err := checkCluster(cluster); err != nil {
+	if err := schemas.CheckClusterName(cluster); err != nil {
 		return err
 	}
 	if !slices.Contains(schemas.BackupKinds, *kind) {
@@ -66,7 +73,7 @@ func backup(args []string, stdout, stderr io.Writer) error {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                schemas.GlobalTaskQueue,
-		WorkflowExecutionTimeout: backupRunTimeout,
+		WorkflowExecutionTimeout: schemas.BackupRunTimeout,
 		StaticSummary:            fmt.Sprintf("%s backup of cluster %s (lifeboat backup)", *kind, cluster),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			clusterKey.ValueSet(cluster), kindKey.ValueSet("backup-"+*kind)),

@@ -19,17 +19,6 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// drillRunTimeout bounds one scheduled drill, so a hung one cannot
-// suppress the next under the skip policy.
-const drillRunTimeout = 12 * time.Hour
-
-// drillSchedule is the cluster's weekly restore drill.
-func drillSchedule(cluster string, d time.Duration) backupSchedule {
-	// The kind is the same value the DRDrill workflow upserts.
-	return clusterSchedule(cluster, schemas.DrillScheduleID(cluster), d, drillRunTimeout, schemas.DRDrillWorkflow,
-		schemas.DrillInput{Cluster: cluster, Kind: schemas.DrillRestore}, "restore drill", "drill-"+schemas.DrillRestore)
-}
-
 // drill runs `lifeboat drill CLUSTER --kind K` and `lifeboat drill report ID`.
 func drill(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "report" {

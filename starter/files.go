@@ -17,19 +17,6 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// fileSyncRunTimeout bounds one scheduled file sync run, as backupRunTimeout
-// does a backup: a hung run would otherwise suppress every later one.
-const fileSyncRunTimeout = 24 * time.Hour
-
-// fileSyncSchedule is the schedule that syncs the cluster's files every d.
-// Its runs hand the sync to the workflow filesync/<cluster>, so a manual
-// sync and a scheduled one never write a copy side by side.
-func fileSyncSchedule(cluster string, d time.Duration) backupSchedule {
-	// The kind is the same value the FileSync workflow upserts.
-	return clusterSchedule(cluster, schemas.FileSyncScheduleID(cluster), d, fileSyncRunTimeout, schemas.FileSyncWorkflow,
-		schemas.FileSyncInput{Cluster: cluster}, "file sync", schemas.FileSyncKind)
-}
-
 // files runs `lifeboat files sync|verify`.
 func files(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -63,7 +50,7 @@ func filesSync(args []string, stdout, stderr io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if err := checkCluster(in.Cluster); err != nil {
+	if err := schemas.CheckClusterName(in.Cluster); err != nil {
 		return err
 	}
 	c, dc, ctx, done, err := waitingSession(conn)
@@ -75,7 +62,7 @@ func filesSync(args []string, stdout, stderr io.Writer) error {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                schemas.GlobalTaskQueue,
-		WorkflowExecutionTimeout: fileSyncRunTimeout,
+		WorkflowExecutionTimeout: schemas.FileSyncRunTimeout,
 		StaticSummary:            fmt.Sprintf("file sync of cluster %s (lifeboat files sync)", in.Cluster),
 		TypedSearchAttributes:    temporal.NewSearchAttributes(clusterKey.ValueSet(in.Cluster), kindKey.ValueSet(schemas.FileSyncKind)),
 		// A sync already running (the schedule's) is joined, not doubled.
@@ -183,7 +170,7 @@ func filesVerify(args []string, stdout io.Writer) error {
 		return errUsage
 	}
 	in.Cluster = pos[0]
-	if err := checkCluster(in.Cluster); err != nil {
+	if err := schemas.CheckClusterName(in.Cluster); err != nil {
 		return err
 	}
 	c, ctx, done, err := session(conn, *timeout)

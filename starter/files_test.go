@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,46 +10,6 @@ import (
 
 	"github.com/runnerhub/lifeboat/schemas"
 )
-
-func TestDesiredSchedules_FileSyncHourlyUnderTheClustersPrefix(t *testing.T) {
-	every := map[string]time.Duration{schemas.BackupDatabase: time.Hour, schemas.FileSyncKind: schemas.FileSyncEvery}
-	got := mustDesired(t, "dev", every)
-	if len(got) != 2 {
-		t.Fatalf("got %d schedules, want database and filesync", len(got))
-	}
-	s := got[1]
-	if s.ID != "backup/dev/filesync" || !strings.HasPrefix(s.ID, schemas.BackupSchedulePrefix("dev")) || s.Every != time.Hour ||
-		s.WorkflowType != schemas.FileSyncWorkflow || s.WorkflowKind != schemas.FileSyncKind ||
-		s.Input != (schemas.FileSyncInput{Cluster: "dev"}) {
-		t.Errorf("file sync schedule %+v", s)
-	}
-	// What apply writes reads back the same, so a second apply leaves it.
-	back, err := observeSchedule(s.ID, described(t, s), converter.GetDefaultDataConverter())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := differences(s, back); len(d) > 0 {
-		t.Errorf("read back with differences %v", d)
-	}
-	if plan := planSchedules(got, []backupSchedule{back}, false); plan[1].Op != opUnchanged {
-		t.Errorf("apply would %s the schedule it just wrote", plan[1].Op)
-	}
-	if _, err := desiredSchedules("dev", map[string]time.Duration{schemas.FileSyncKind: 1500 * time.Millisecond}); err == nil ||
-		!strings.Contains(err.Error(), "file sync interval") {
-		t.Errorf("a fractional interval: %v", err)
-	}
-}
-
-func TestCanonicalJSON_IgnoresKeyOrder(t *testing.T) {
-	a := canonicalJSON(schemas.FileSyncInput{Cluster: "dev", Tree: "t"})
-	b := canonicalJSON(json.RawMessage(`{"tree":"t","cluster":"dev"}`))
-	if a != b {
-		t.Errorf("%s != %s", a, b)
-	}
-	if c := canonicalJSON(json.RawMessage(`{"tree":"u","cluster":"dev"}`)); a == c {
-		t.Errorf("different inputs compare equal: %s", c)
-	}
-}
 
 func TestPrintFileSync_SaysWhatEachTreeDid(t *testing.T) {
 	var out bytes.Buffer

@@ -110,7 +110,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "backup":
 		return backup(args[1:], stdout, stderr)
 	case "schedules":
-		return schedules(args[1:], stdout)
+		return schedulesCmd(args[1:], stdout)
 	case "files":
 		return files(args[1:], stdout, stderr)
 	case "drill":
