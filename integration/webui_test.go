@@ -20,10 +20,10 @@ import (
 // leaves behind, relative to the checkout.
 const webUIScreenshot = ".dev/artifacts/webui-restore.png"
 
-// TestWebUI_RestoreStartedFromTheFormCompletes starts a restore the way the
-// README tells operators to from the Temporal Web UI: Workflows → Start
-// Workflow, with the same one-line JSON as `temporal workflow start --type
-// Restore`. It waits for the workflow with the SDK, then opens the finished
+// TestWebUI_RestoreStartedFromTheFormCompletes starts a restore the way
+// docs/backups.md tells operators to from the Temporal Web UI: Workflows →
+// Start Workflow, with the same one-line JSON as `temporal workflow start
+// --type Restore`. It waits for the workflow with the SDK, then opens the finished
 // workflow's page in a headless Chromium, checks it shows Completed and the
 // result, and saves a full-page screenshot as .dev/artifacts/webui-restore.png.
 func TestWebUI_RestoreStartedFromTheFormCompletes(t *testing.T) {
