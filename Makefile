@@ -64,9 +64,10 @@ lint: deps
 
 # fuzz runs every fuzz test of the parsers for FUZZTIME each.
 fuzz:
-	@for f in FuzzParseTopology FuzzParseManifest FuzzCheckWALName FuzzParseLSN FuzzPlanRetention FuzzDecodeFileManifest FuzzParseTimelineHistory; do \
-	  echo "== $$f"; go test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) ./schemas || exit 1; done
-	@echo "== FuzzDecodeInput"; go test -run='^$$' -fuzz='^FuzzDecodeInput$$' -fuzztime=$(FUZZTIME) ./workflows
+	@for f in schemas:FuzzParseTopology schemas:FuzzParseManifest schemas:FuzzCheckWALName schemas:FuzzParseLSN \
+	  policy:FuzzPlanRetention activities/filesync:FuzzDecodeFileManifest activities/walarchive:FuzzParseTimelineHistory \
+	  workflows:FuzzDecodeInput; do \
+	  echo "== $$f"; go test -run='^$$' -fuzz="^$${f#*:}\$$" -fuzztime=$(FUZZTIME) ./$${f%%:*} || exit 1; done
 
 # bench-backup measures, on the running stack (`make dev`), Lifeboat's backup
 # and restore against `pg_basebackup | zstd | age` on a pgbench database of

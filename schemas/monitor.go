@@ -21,17 +21,6 @@ const (
 	CircuitHalfOpen = "half-open"
 )
 
-// CircuitOf maps a component state to its circuit.
-func CircuitOf(state string) string {
-	switch state {
-	case StateFailed, StateUnknown:
-		return CircuitOpen
-	case StateRecovering:
-		return CircuitHalfOpen
-	}
-	return CircuitClosed
-}
-
 // Cluster states a monitor reports.
 const (
 	ClusterHealthy     = "healthy"

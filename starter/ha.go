@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/runnerhub/lifeboat/internal/tclient"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -172,7 +173,7 @@ func printStatus(w io.Writer, st schemas.MonitorState, now time.Time) {
 			note = strings.TrimSpace(note + " " + o.Warning)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f (%.1f/%.1f)\t%s\t%s\n", name, o.Kind, o.Region, dash(o.Role),
-			o.State, schemas.CircuitOf(o.State), o.Failures, o.LatencyMS, o.EWMAMS, o.P95MS, lag, note)
+			o.State, policy.CircuitOf(o.State), o.Failures, o.LatencyMS, o.EWMAMS, o.P95MS, lag, note)
 	}
 	_ = tw.Flush()
 	for _, p := range st.Problems {

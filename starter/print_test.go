@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestPrintCheck_Level(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	b := &schemas.BackupEvidence{ID: "20260301T110000Z-database", EndTime: now.Add(-time.Hour)}
-	level := schemas.AssessLevel(schemas.LevelEvidence{Now: now, Cluster: "dev",
+	level := policy.AssessLevel(schemas.LevelEvidence{Now: now, Cluster: "dev",
 		Nodes: []schemas.NodeHealth{
 			{Name: "pg-a1", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RolePrimary, Healthy: true},
 			{Name: "pg-b1", Kind: schemas.KindPostgres, Region: "region-b", Role: schemas.RoleReplica, Healthy: true, Streaming: true},

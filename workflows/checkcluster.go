@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnerhub/lifeboat/activities/backup"
 	"github.com/runnerhub/lifeboat/activities/ha"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -86,7 +87,7 @@ func assessLevel(ctx workflow.Context, topo schemas.Topology, res schemas.CheckC
 			Monitor: schemas.MonitorEvidence{Error: msg}, Errors: []string{msg},
 		}
 	}
-	rep := schemas.AssessLevel(schemas.LevelEvidence{Now: res.CheckedAt, Cluster: topo.Cluster, Nodes: res.Nodes, Stored: stored})
+	rep := policy.AssessLevel(schemas.LevelEvidence{Now: res.CheckedAt, Cluster: topo.Cluster, Nodes: res.Nodes, Stored: stored})
 	return &rep
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities/ha"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -343,7 +344,7 @@ func (f *failover) choose() (schemas.CandidateChoice, error) {
 	if f.in.OnlyRegion != "" {
 		prefer = f.in.OnlyRegion
 	}
-	choice, err := schemas.ChooseCandidate(f.topo, health, schemas.CandidateRules{
+	choice, err := policy.ChooseCandidate(f.topo, health, policy.CandidateRules{
 		Failed: f.in.Failed, LastPrimaryLSN: f.in.LastPrimaryLSN, Synchronous: f.in.Synchronous,
 		MaxLagBytes: f.topo.Targets.MaxLag(), PreferRegion: prefer, OnlyRegion: f.in.OnlyRegion, Force: f.in.Force,
 	})

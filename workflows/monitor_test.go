@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities/ha"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -254,8 +255,8 @@ func TestHealthMonitor_FlappingNodeNeverFailsOver(t *testing.T) {
 	if got.Status != schemas.ClusterHealthy || got.Primary != "pg-a1" {
 		t.Errorf("status %q primary %q, want healthy with pg-a1", got.Status, got.Primary)
 	}
-	if c := got.Components["pg-a1"]; schemas.CircuitOf(c.State) != schemas.CircuitClosed {
-		t.Errorf("pg-a1 circuit %s, want closed", schemas.CircuitOf(c.State))
+	if c := got.Components["pg-a1"]; policy.CircuitOf(c.State) != schemas.CircuitClosed {
+		t.Errorf("pg-a1 circuit %s, want closed", policy.CircuitOf(c.State))
 	}
 }
 

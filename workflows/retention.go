@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities/backup"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -97,8 +98,8 @@ func Retention(ctx workflow.Context, in schemas.RetentionInput) (schemas.Retenti
 // go: manifests of removed backups, then their other objects, then old
 // orphans, then WAL records, then WAL data. It is pure: same listing, same
 // policy, same now, same plan.
-func PlanRetentionRun(cluster string, list schemas.ListBackupsResult, policy schemas.RetentionPolicy, now time.Time) (schemas.RetentionResult, []string) {
-	res := schemas.RetentionResult{Cluster: cluster, Policy: policy, PlannedAt: now.UTC(),
+func PlanRetentionRun(cluster string, list schemas.ListBackupsResult, rules schemas.RetentionPolicy, now time.Time) (schemas.RetentionResult, []string) {
+	res := schemas.RetentionResult{Cluster: cluster, Policy: rules, PlannedAt: now.UTC(),
 		Kept: []schemas.BackupSummary{}, Removed: []schemas.BackupSummary{}}
 	manifests := make([]schemas.Manifest, len(list.Backups))
 	keysOf := make(map[string][]string, len(list.Backups))
@@ -106,7 +107,7 @@ func PlanRetentionRun(cluster string, list schemas.ListBackupsResult, policy sch
 		manifests[i] = b.Manifest
 		keysOf[b.Manifest.ID] = b.Keys
 	}
-	keep, remove, reasons := schemas.PlanRetention(manifests, policy, now)
+	keep, remove, reasons := policy.PlanRetention(manifests, rules, now)
 	summary := func(m schemas.Manifest) schemas.BackupSummary {
 		return schemas.BackupSummary{ID: m.ID, Kind: m.Kind, EndTime: m.EndTime.UTC(), Reason: reasons[m.ID]}
 	}
@@ -149,7 +150,7 @@ func PlanRetentionRun(cluster string, list schemas.ListBackupsResult, policy sch
 			n, list.Unrecognized[0]))
 	}
 
-	walKeep, walRemove, err := schemas.PlanWAL(list.WAL, keep)
+	walKeep, walRemove, err := policy.PlanWAL(list.WAL, keep)
 	switch {
 	case err != nil:
 		res.Problems = append(res.Problems, "no WAL removed: "+err.Error())

@@ -111,16 +111,16 @@ func (a *archived) firstMissing(ctx context.Context, r *Restore, arch *walarchiv
 // files of the timelines after the backup's one by one and follows the
 // newest it finds.
 func (a *archived) walk(ctx context.Context, r *Restore, arch *walarchive.Archive, m schemas.Manifest, start schemas.LSN, until *time.Time) (read []string, missing string, err error) {
-	var segs []schemas.ArchivedSegment
+	var segs []walarchive.ArchivedSegment
 	for name, at := range a.data {
 		if !a.records[name] || len(name) != 24 {
 			continue
 		}
 		if tli, seg, err := schemas.ParseWALSegment(name); err == nil {
-			segs = append(segs, schemas.ArchivedSegment{Timeline: tli, Segment: seg, ArchivedAt: at})
+			segs = append(segs, walarchive.ArchivedSegment{Timeline: tli, Segment: seg, ArchivedAt: at})
 		}
 	}
-	chain := schemas.WALChain{Timeline: uint32(m.Timeline), Start: start, Newest: uint32(m.Timeline)}
+	chain := walarchive.WALChain{Timeline: uint32(m.Timeline), Start: start, Newest: uint32(m.Timeline)}
 	history := func(tli uint32) string { return fmt.Sprintf("%08X.history", tli) }
 	for a.records[history(chain.Newest+1)] {
 		chain.Newest++
@@ -150,7 +150,7 @@ func (a *archived) histories() []string {
 }
 
 // readHistory fetches and parses one timeline history file of the archive.
-func (r *Restore) readHistory(ctx context.Context, a *walarchive.Archive, name string) ([]schemas.TimelineSwitch, error) {
+func (r *Restore) readHistory(ctx context.Context, a *walarchive.Archive, name string) ([]walarchive.TimelineSwitch, error) {
 	var err error
 	if a.Identities, err = r.identities(); err != nil {
 		return nil, err
@@ -168,7 +168,7 @@ func (r *Restore) readHistory(ctx context.Context, a *walarchive.Archive, name s
 	if err != nil {
 		return nil, err
 	}
-	h, err := schemas.ParseTimelineHistory(b)
+	h, err := walarchive.ParseTimelineHistory(b)
 	if err != nil {
 		return nil, activities.Corrupt(fmt.Sprintf("timeline history %s does not parse: %v", name, err))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -208,7 +209,7 @@ func getState(ctx context.Context, store objstore.Store, key string, v any) erro
 // putFileManifest stores a manifest in its binary form (see
 // schemas.EncodeFileManifest), compressed, under key and each of more.
 func putFileManifest(ctx context.Context, store objstore.Store, key string, m schemas.FileManifest, more ...string) error {
-	body, err := schemas.EncodeFileManifest(m)
+	body, err := EncodeFileManifest(m)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
@@ -221,7 +222,7 @@ func getFileManifest(ctx context.Context, store objstore.Store, key string) (sch
 	if err != nil {
 		return schemas.FileManifest{}, err
 	}
-	m, err := schemas.DecodeFileManifest(body)
+	m, err := DecodeFileManifest(body)
 	if err != nil {
 		return m, activities.Corrupt(fmt.Sprintf("%s in %s: %v", key, store, err))
 	}
@@ -399,7 +400,7 @@ func (f *FileSync) PlanFileSync(ctx context.Context, in schemas.PlanFileSyncInpu
 // plan stores the plan from src to cp and sends its batch 0; see
 // PlanFileSync.
 func (f *FileSync) plan(ctx context.Context, store objstore.Store, t schemas.FileTree, in schemas.PlanFileSyncInput, src, cp schemas.FileManifest) (schemas.PlanFileSyncResult, error) {
-	p := schemas.PlanFileSync(src, cp, schemas.PlanOptions{
+	p := policy.PlanFileSync(src, cp, schemas.PlanOptions{
 		AllowDeletes: t.AllowDeletes, Store: t.Sync.Store != "",
 		BatchFiles: in.BatchFiles, BatchBytes: int64(in.BatchMB) << 20,
 	})

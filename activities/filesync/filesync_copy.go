@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -248,7 +249,7 @@ func commitDir(t schemas.FileTree, run runState) (schemas.FileManifest, schemas.
 	// Nothing here waits for the disk (see startWriteback): a link, delete,
 	// mode or time a crash loses leaves an entry that differs from the
 	// manifest, which the next sync finds and sets again.
-	return schemas.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped), res, nil
+	return policy.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped), res, nil
 }
 
 // VerifyFileCopy reads every file of the copy, hashes it and reports every

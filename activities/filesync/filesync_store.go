@@ -20,6 +20,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities/fstree"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -200,7 +201,7 @@ func (f *FileSync) commitStore(ctx context.Context, store objstore.Store, cluste
 		e.Ino, e.CTime = 0, 0
 		run.done[e.Path] = e
 	}
-	m := schemas.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped)
+	m := policy.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped)
 	if t.AllowDeletes {
 		named := map[string]bool{}
 		for _, e := range m.Entries {

@@ -1,4 +1,4 @@
-package schemas
+package filesync
 
 import (
 	"encoding/binary"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/runnerhub/lifeboat/schemas"
 )
 
 // A manifest is read and written several times by every sync, and holds an
@@ -28,12 +29,12 @@ const (
 	maxManifestString = 1 << 20
 )
 
-var entryTypes = []string{EntryFile, EntryDir, EntryLink}
+var entryTypes = []string{schemas.EntryFile, schemas.EntryDir, schemas.EntryLink}
 
 // EncodeFileManifest returns m in its stored binary form. Entries must be
 // sorted by path (as manifests keep them) for the paths to share prefixes;
 // any order encodes correctly.
-func EncodeFileManifest(m FileManifest) ([]byte, error) {
+func EncodeFileManifest(m schemas.FileManifest) ([]byte, error) {
 	head := m
 	head.Entries, head.Objects = nil, nil
 	hj, err := json.Marshal(head)
@@ -91,9 +92,9 @@ func EncodeFileManifest(m FileManifest) ([]byte, error) {
 
 // DecodeFileManifest reads what EncodeFileManifest wrote; anything else is
 // an error saying where it stops making sense.
-func DecodeFileManifest(b []byte) (FileManifest, error) {
+func DecodeFileManifest(b []byte) (schemas.FileManifest, error) {
 	d := &decoder{b: b}
-	var m FileManifest
+	var m schemas.FileManifest
 	if len(b) < len(manifestMagic)+1 || string(b[:len(manifestMagic)]) != manifestMagic {
 		return m, errors.New("not a file manifest (bad magic)")
 	}
@@ -106,11 +107,11 @@ func DecodeFileManifest(b []byte) (FileManifest, error) {
 	}
 	n := d.count()
 	if d.err == nil {
-		m.Entries = make([]FileEntry, 0, n)
+		m.Entries = make([]schemas.FileEntry, 0, n)
 	}
 	prev := ""
 	for i := 0; i < n && d.err == nil; i++ {
-		var e FileEntry
+		var e schemas.FileEntry
 		shared := int(d.uvarint())
 		if shared > len(prev) {
 			d.fail("path shares %d bytes with a path of %d", shared, len(prev))
@@ -138,13 +139,13 @@ func DecodeFileManifest(b []byte) (FileManifest, error) {
 	n = d.count()
 	for i := 0; i < n && d.err == nil; i++ {
 		sum := hex.EncodeToString(d.raw(32))
-		m.Objects = append(m.Objects, StoredObject{SHA256: sum, Size: int64(d.uvarint())})
+		m.Objects = append(m.Objects, schemas.StoredObject{SHA256: sum, Size: int64(d.uvarint())})
 	}
 	if d.err == nil && d.off != len(b) {
 		d.fail("%d bytes after the end", len(b)-d.off)
 	}
 	if d.err != nil {
-		return FileManifest{}, fmt.Errorf("file manifest at byte %d: %w", d.off, d.err)
+		return schemas.FileManifest{}, fmt.Errorf("file manifest at byte %d: %w", d.off, d.err)
 	}
 	return m, nil
 }

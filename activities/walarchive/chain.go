@@ -1,9 +1,10 @@
-package schemas
+package walarchive
 
 import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/runnerhub/lifeboat/schemas"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // LSN End, where its child began.
 type TimelineSwitch struct {
 	Timeline uint32
-	End      LSN
+	End      schemas.LSN
 }
 
 // ParseTimelineHistory reads a PostgreSQL timeline history file ("1
@@ -35,7 +36,7 @@ func ParseTimelineHistory(b []byte) ([]TimelineSwitch, error) {
 		if err != nil || tli == 0 {
 			return nil, fmt.Errorf("line %d: timeline %q is not a number from 1", n, f[0])
 		}
-		end, err := ParseLSN(f[1])
+		end, err := schemas.ParseLSN(f[1])
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -58,7 +59,7 @@ type ArchivedSegment struct {
 type WALChain struct {
 	// Timeline and Start are the backup's timeline and start LSN.
 	Timeline uint32
-	Start    LSN
+	Start    schemas.LSN
 	// Newest is the newest timeline (recovery_target_timeline = latest)
 	// and History its history file's lines; empty when Newest is the
 	// backup's own timeline.
@@ -85,9 +86,9 @@ func (c WALChain) spans() ([]timelineSpan, error) {
 			found = true
 		}
 		if found {
-			out = append(out, timelineSpan{s.Timeline, begin, WALSegmentNo(s.End)})
+			out = append(out, timelineSpan{s.Timeline, begin, schemas.WALSegmentNo(s.End)})
 		}
-		begin = WALSegmentNo(s.End)
+		begin = schemas.WALSegmentNo(s.End)
 	}
 	if !found {
 		return nil, fmt.Errorf("timeline %d, the newest in the archive, does not descend from the backup's timeline %d", c.Newest, c.Timeline)
@@ -134,7 +135,7 @@ func (c WALChain) Walk(segs []ArchivedSegment, until *time.Time) (read []string,
 		}
 	}
 	cur := c.Timeline
-	for seg := WALSegmentNo(c.Start); seg <= last; seg++ {
+	for seg := schemas.WALSegmentNo(c.Start); seg <= last; seg++ {
 		var at time.Time
 		found := false
 		for _, sp := range spans {
@@ -154,9 +155,9 @@ func (c WALChain) Walk(segs []ArchivedSegment, until *time.Time) (read []string,
 					break
 				}
 			}
-			return read, WALSegmentName(want, LSN(seg*WALSegmentSize)), nil
+			return read, schemas.WALSegmentName(want, schemas.LSN(seg*schemas.WALSegmentSize)), nil
 		}
-		read = append(read, WALSegmentName(cur, LSN(seg*WALSegmentSize)))
+		read = append(read, schemas.WALSegmentName(cur, schemas.LSN(seg*schemas.WALSegmentSize)))
 		if until != nil && at.After(*until) {
 			return read, "", nil
 		}

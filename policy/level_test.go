@@ -1,6 +1,7 @@
-package schemas
+package policy
 
 import (
+	"github.com/runnerhub/lifeboat/schemas"
 	"strings"
 	"testing"
 	"time"
@@ -10,98 +11,100 @@ var levelNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // stackNodes is the local stack as a healthy check sees it: a primary and
 // a synchronous replica in region-a, an asynchronous one in region-b.
-func stackNodes() []NodeHealth {
-	return []NodeHealth{
-		{Name: "pg-a1", Kind: KindPostgres, Region: "region-a", Role: RolePrimary, Healthy: true},
-		{Name: "pg-a2", Kind: KindPostgres, Region: "region-a", Role: RoleReplica, Healthy: true, Streaming: true, Synchronous: true},
-		{Name: "pg-b1", Kind: KindPostgres, Region: "region-b", Role: RoleReplica, Healthy: true, Streaming: true},
-		{Name: "redis-a1", Kind: KindRedis, Region: "region-a", Role: RoleMaster, Healthy: true},
+func stackNodes() []schemas.NodeHealth {
+	return []schemas.NodeHealth{
+		{Name: "pg-a1", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RolePrimary, Healthy: true},
+		{Name: "pg-a2", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RoleReplica, Healthy: true, Streaming: true, Synchronous: true},
+		{Name: "pg-b1", Kind: schemas.KindPostgres, Region: "region-b", Role: schemas.RoleReplica, Healthy: true, Streaming: true},
+		{Name: "redis-a1", Kind: schemas.KindRedis, Region: "region-a", Role: schemas.RoleMaster, Healthy: true},
 	}
 }
 
-func backupAgo(d time.Duration) *BackupEvidence {
-	return &BackupEvidence{ID: "b-" + d.String(), EndTime: levelNow.Add(-d)}
+func backupAgo(d time.Duration) *schemas.BackupEvidence {
+	return &schemas.BackupEvidence{ID: "b-" + d.String(), EndTime: levelNow.Add(-d)}
 }
 
-func passedDrill() *DrillEvidence {
-	return &DrillEvidence{ID: "d1", Kind: DrillRestore, EndedAt: levelNow.Add(-48 * time.Hour), Passed: true}
+func passedDrill() *schemas.DrillEvidence {
+	return &schemas.DrillEvidence{ID: "d1", Kind: schemas.DrillRestore, EndedAt: levelNow.Add(-48 * time.Hour), Passed: true}
 }
 
 // enterpriseEvidence proves every requirement; each case takes one away.
-func enterpriseEvidence() LevelEvidence {
-	return LevelEvidence{Now: levelNow, Cluster: "dev", Nodes: stackNodes(), Stored: LevelEvidenceResult{
+func enterpriseEvidence() schemas.LevelEvidence {
+	return schemas.LevelEvidence{Now: levelNow, Cluster: "dev", Nodes: stackNodes(), Stored: schemas.LevelEvidenceResult{
 		Backup: backupAgo(time.Hour), ReplicaBackup: backupAgo(time.Hour),
-		BackupEvery: Duration(4 * time.Hour), BackupSchedule: ScheduleActive, ReplicaStore: true,
+		BackupEvery: schemas.Duration(4 * time.Hour), BackupSchedule: schemas.ScheduleActive, ReplicaStore: true,
 		Drill:       passedDrill(),
 		PassedDrill: passedDrill(),
-		DrillEvery:  Duration(DefaultDrillEvery),
-		Monitor:     MonitorEvidence{Running: true, Status: ClusterHealthy},
+		DrillEvery:  schemas.Duration(schemas.DefaultDrillEvery),
+		Monitor:     schemas.MonitorEvidence{Running: true, Status: schemas.ClusterHealthy},
 	}}
 }
 
 func TestAssessLevel_FromEvidence(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		edit  func(*LevelEvidence)
+		edit  func(*schemas.LevelEvidence)
 		want  string
 		miss  []string // requirements missing for the next level, in order
 		where string   // a word the first missing requirement's evidence holds
 	}{
-		{"everything proven", func(*LevelEvidence) {}, LevelEnterprise, nil, ""},
-		{"no drill", func(e *LevelEvidence) { e.Stored.Drill, e.Stored.PassedDrill = nil, nil }, LevelStandard,
+		{"everything proven", func(*schemas.LevelEvidence) {}, schemas.LevelEnterprise, nil, ""},
+		{"no drill", func(e *schemas.LevelEvidence) { e.Stored.Drill, e.Stored.PassedDrill = nil, nil }, schemas.LevelStandard,
 			[]string{"a drill passed within its period"}, "lifeboat drill dev"},
-		{"drill older than its period", func(e *LevelEvidence) { e.Stored.PassedDrill.EndedAt = levelNow.Add(-8 * 24 * time.Hour) }, LevelStandard,
+		{"drill older than its period", func(e *schemas.LevelEvidence) { e.Stored.PassedDrill.EndedAt = levelNow.Add(-8 * 24 * time.Hour) }, schemas.LevelStandard,
 			[]string{"a drill passed within its period"}, "over its period of 7d"},
-		{"a custom drill period counts", func(e *LevelEvidence) {
+		{"a custom drill period counts", func(e *schemas.LevelEvidence) {
 			e.Stored.PassedDrill.EndedAt = levelNow.Add(-8 * 24 * time.Hour)
-			e.Stored.DrillEvery = Duration(30 * 24 * time.Hour)
-		}, LevelEnterprise, nil, ""},
-		{"only failed drills", func(e *LevelEvidence) {
-			e.Stored.Drill = &DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "RPO 400s over the target of 300s"}
+			e.Stored.DrillEvery = schemas.Duration(30 * 24 * time.Hour)
+		}, schemas.LevelEnterprise, nil, ""},
+		{"only failed drills", func(e *schemas.LevelEvidence) {
+			e.Stored.Drill = &schemas.DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "RPO 400s over the target of 300s"}
 			e.Stored.PassedDrill = nil
-		}, LevelStandard, []string{"a drill passed within its period"}, "no drill has passed; the newest, d2, failed 1h ago: RPO 400s"},
-		{"a failed drill after a pass keeps the pass", func(e *LevelEvidence) {
-			e.Stored.Drill = &DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "canceled"}
-		}, LevelEnterprise, nil, ""},
-		{"monitor paused", func(e *LevelEvidence) {
+		}, schemas.LevelStandard, []string{"a drill passed within its period"}, "no drill has passed; the newest, d2, failed 1h ago: RPO 400s"},
+		{"a failed drill after a pass keeps the pass", func(e *schemas.LevelEvidence) {
+			e.Stored.Drill = &schemas.DrillEvidence{ID: "d2", EndedAt: levelNow.Add(-time.Hour), Failure: "canceled"}
+		}, schemas.LevelEnterprise, nil, ""},
+		{"monitor paused", func(e *schemas.LevelEvidence) {
 			e.Stored.Monitor.Paused, e.Stored.Monitor.PausedBy = true, []string{"ops: maintenance"}
-		}, LevelBasic, []string{"automatic failover"}, "ops: maintenance"},
-		{"no monitor", func(e *LevelEvidence) { e.Stored.Monitor = MonitorEvidence{} }, LevelBasic,
+		}, schemas.LevelBasic, []string{"automatic failover"}, "ops: maintenance"},
+		{"no monitor", func(e *schemas.LevelEvidence) { e.Stored.Monitor = schemas.MonitorEvidence{} }, schemas.LevelBasic,
 			[]string{"automatic failover"}, "lifeboat monitor dev"},
-		{"no replica store", func(e *LevelEvidence) { e.Stored.ReplicaStore, e.Stored.ReplicaBackup = false, nil }, LevelBasic,
+		{"no replica store", func(e *schemas.LevelEvidence) { e.Stored.ReplicaStore, e.Stored.ReplicaBackup = false, nil }, schemas.LevelBasic,
 			[]string{"backups replicated"}, "backup.replica"},
-		{"replica store's newest backup is late", func(e *LevelEvidence) { e.Stored.ReplicaBackup = backupAgo(7 * time.Hour) }, LevelBasic,
+		{"replica store's newest backup is late", func(e *schemas.LevelEvidence) { e.Stored.ReplicaBackup = backupAgo(7 * time.Hour) }, schemas.LevelBasic,
 			[]string{"backups replicated"}, "over 6h"},
-		{"replica store unreadable", func(e *LevelEvidence) { e.Stored.ReplicaBackup, e.Stored.ReplicaError = nil, "connection refused" }, LevelBasic,
+		{"replica store unreadable", func(e *schemas.LevelEvidence) {
+			e.Stored.ReplicaBackup, e.Stored.ReplicaError = nil, "connection refused"
+		}, schemas.LevelBasic,
 			[]string{"backups replicated"}, "connection refused"},
-		{"no synchronous standby and no remote replica", func(e *LevelEvidence) {
+		{"no synchronous standby and no remote replica", func(e *schemas.LevelEvidence) {
 			e.Nodes[1].Synchronous = false
 			e.Nodes[2].Healthy = false
-		}, LevelBasic, []string{"a synchronous standby", "a replica in another region"}, "synchronous_standby_names"},
-		{"backup late, one missed run is still on schedule", func(e *LevelEvidence) {
+		}, schemas.LevelBasic, []string{"a synchronous standby", "a replica in another region"}, "synchronous_standby_names"},
+		{"backup late, one missed run is still on schedule", func(e *schemas.LevelEvidence) {
 			e.Stored.Backup, e.Stored.ReplicaBackup = backupAgo(5*time.Hour+59*time.Minute), backupAgo(5*time.Hour+59*time.Minute)
-		}, LevelEnterprise, nil, ""},
-		{"backup older than 1.5 intervals", func(e *LevelEvidence) { e.Stored.Backup = backupAgo(6*time.Hour + time.Minute) }, LevelNone,
+		}, schemas.LevelEnterprise, nil, ""},
+		{"backup older than 1.5 intervals", func(e *schemas.LevelEvidence) { e.Stored.Backup = backupAgo(6*time.Hour + time.Minute) }, schemas.LevelNone,
 			[]string{"a recent database backup"}, "over 6h"},
-		{"a longer schedule allows an older backup", func(e *LevelEvidence) {
-			e.Stored.BackupEvery = Duration(24 * time.Hour)
+		{"a longer schedule allows an older backup", func(e *schemas.LevelEvidence) {
+			e.Stored.BackupEvery = schemas.Duration(24 * time.Hour)
 			e.Stored.Backup, e.Stored.ReplicaBackup = backupAgo(30*time.Hour), backupAgo(30*time.Hour)
-		}, LevelEnterprise, nil, ""},
-		{"no backup at all", func(e *LevelEvidence) { e.Stored.Backup, e.Stored.ReplicaBackup = nil, nil }, LevelNone,
+		}, schemas.LevelEnterprise, nil, ""},
+		{"no backup at all", func(e *schemas.LevelEvidence) { e.Stored.Backup, e.Stored.ReplicaBackup = nil, nil }, schemas.LevelNone,
 			[]string{"a recent database backup"}, "lifeboat backup dev"},
-		{"store unreadable", func(e *LevelEvidence) {
+		{"store unreadable", func(e *schemas.LevelEvidence) {
 			e.Stored.Backup, e.Stored.Errors = nil, []string{"list backups: connection refused"}
-		}, LevelNone, []string{"a recent database backup"}, "connection refused"},
-		{"single node", func(e *LevelEvidence) { e.Nodes = e.Nodes[:1] }, LevelNone,
+		}, schemas.LevelNone, []string{"a recent database backup"}, "connection refused"},
+		{"single node", func(e *schemas.LevelEvidence) { e.Nodes = e.Nodes[:1] }, schemas.LevelNone,
 			[]string{"a streaming replica"}, "no healthy replica"},
-		{"replicas that do not stream do not count", func(e *LevelEvidence) {
+		{"replicas that do not stream do not count", func(e *schemas.LevelEvidence) {
 			e.Nodes[1].Streaming, e.Nodes[2].Streaming = false, false
-		}, LevelNone, []string{"a streaming replica"}, "no healthy replica"},
-		{"no primary", func(e *LevelEvidence) { e.Nodes[0].Healthy = false }, LevelNone,
+		}, schemas.LevelNone, []string{"a streaming replica"}, "no healthy replica"},
+		{"no primary", func(e *schemas.LevelEvidence) { e.Nodes[0].Healthy = false }, schemas.LevelNone,
 			[]string{"a PostgreSQL primary"}, "no healthy PostgreSQL primary"},
-		{"split brain", func(e *LevelEvidence) { e.Nodes[2].Role = RolePrimary }, LevelNone,
+		{"split brain", func(e *schemas.LevelEvidence) { e.Nodes[2].Role = schemas.RolePrimary }, schemas.LevelNone,
 			[]string{"a PostgreSQL primary"}, "2 nodes claim to be primary"},
-		{"a lower level missing caps the level whatever is above", func(e *LevelEvidence) { e.Stored.Backup = nil }, LevelNone,
+		{"a lower level missing caps the level whatever is above", func(e *schemas.LevelEvidence) { e.Stored.Backup = nil }, schemas.LevelNone,
 			[]string{"a recent database backup"}, "no database backup"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +134,7 @@ func TestAssessLevel_FromEvidence(t *testing.T) {
 	}
 }
 
-func countUnmet(ev LevelEvidence) int {
+func countUnmet(ev schemas.LevelEvidence) int {
 	n := 0
 	for _, r := range levelRequirements {
 		if ok, _ := r.met(ev); !ok {
@@ -142,14 +145,14 @@ func countUnmet(ev LevelEvidence) int {
 }
 
 func TestAssessLevel_NextLevel(t *testing.T) {
-	for level, want := range map[string]string{LevelNone: LevelBasic, LevelBasic: LevelStandard, LevelStandard: LevelEnterprise, LevelEnterprise: ""} {
+	for level, want := range map[string]string{schemas.LevelNone: schemas.LevelBasic, schemas.LevelBasic: schemas.LevelStandard, schemas.LevelStandard: schemas.LevelEnterprise, schemas.LevelEnterprise: ""} {
 		ev := enterpriseEvidence()
 		switch level {
-		case LevelNone:
+		case schemas.LevelNone:
 			ev.Nodes = ev.Nodes[:1]
-		case LevelBasic:
+		case schemas.LevelBasic:
 			ev.Stored.Monitor.Running = false
-		case LevelStandard:
+		case schemas.LevelStandard:
 			ev.Stored.PassedDrill = nil
 		}
 		if got := AssessLevel(ev); got.Level != level || got.Next != want {
@@ -185,7 +188,7 @@ func TestAssessLevel_MetSaysWhy(t *testing.T) {
 // requirement, and the failure after it is in the same line.
 func TestAssessLevel_FailedDrillAfterAPassIsNamed(t *testing.T) {
 	ev := enterpriseEvidence()
-	ev.Stored.Drill = &DrillEvidence{ID: "d2", Kind: DrillFull, EndedAt: levelNow.Add(-30 * time.Minute), Failure: "RTO 1000s over the target of 900s"}
+	ev.Stored.Drill = &schemas.DrillEvidence{ID: "d2", Kind: schemas.DrillFull, EndedAt: levelNow.Add(-30 * time.Minute), Failure: "RTO 1000s over the target of 900s"}
 	got := AssessLevel(ev)
 	want := "d1 (restore) passed 2d ago, within its period of 7d; the newest, d2, failed 30m ago: RTO 1000s over the target of 900s"
 	for _, m := range got.Met {
@@ -193,7 +196,7 @@ func TestAssessLevel_FailedDrillAfterAPassIsNamed(t *testing.T) {
 			t.Errorf("evidence %q, want %q", m.Evidence, want)
 		}
 	}
-	if got.Level != LevelEnterprise {
+	if got.Level != schemas.LevelEnterprise {
 		t.Errorf("level %s, want enterprise", got.Level)
 	}
 }

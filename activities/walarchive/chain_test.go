@@ -1,6 +1,7 @@
-package schemas
+package walarchive
 
 import (
+	"github.com/runnerhub/lifeboat/schemas"
 	"slices"
 	"strings"
 	"testing"
@@ -37,10 +38,10 @@ func TestWALChain_FirstMissing(t *testing.T) {
 		return out
 	}
 	at := func(minute int) *time.Time { u := t0.Add(time.Duration(minute)*time.Minute + time.Second); return &u }
-	start := LSN(3*WALSegmentSize + 100)
+	start := schemas.LSN(3*schemas.WALSegmentSize + 100)
 	oneTLI := WALChain{Timeline: 1, Start: start, Newest: 1}
 	// Timeline 1 ended in segment 6, timeline 2 in segment 9.
-	threeTLIs := WALChain{Timeline: 1, Start: start, Newest: 3, History: []TimelineSwitch{{1, 6*WALSegmentSize + 40}, {2, 9*WALSegmentSize + 8}}}
+	threeTLIs := WALChain{Timeline: 1, Start: start, Newest: 3, History: []TimelineSwitch{{1, 6*schemas.WALSegmentSize + 40}, {2, 9*schemas.WALSegmentSize + 8}}}
 	for _, tc := range []struct {
 		name  string
 		chain WALChain
@@ -66,7 +67,7 @@ func TestWALChain_FirstMissing(t *testing.T) {
 			}
 		})
 	}
-	stranger := WALChain{Timeline: 2, Start: start, Newest: 4, History: []TimelineSwitch{{1, 5 * WALSegmentSize}, {3, 7 * WALSegmentSize}}}
+	stranger := WALChain{Timeline: 2, Start: start, Newest: 4, History: []TimelineSwitch{{1, 5 * schemas.WALSegmentSize}, {3, 7 * schemas.WALSegmentSize}}}
 	if _, err := stranger.FirstMissing(segs(4, 1, 9), nil); err == nil || !strings.Contains(err.Error(), "does not descend") {
 		t.Errorf("a newest timeline that does not descend from the backup's: %v", err)
 	}
@@ -82,7 +83,7 @@ func TestWALChain_WalkListsWhatRecoveryReads(t *testing.T) {
 	}
 	add(1, 1, 7) // timeline 1 ended in segment 6; its segment 7 is an abandoned branch
 	add(2, 6, 9)
-	c := WALChain{Timeline: 1, Start: LSN(4 * WALSegmentSize), Newest: 2, History: []TimelineSwitch{{1, 6*WALSegmentSize + 40}}}
+	c := WALChain{Timeline: 1, Start: schemas.LSN(4 * schemas.WALSegmentSize), Newest: 2, History: []TimelineSwitch{{1, 6*schemas.WALSegmentSize + 40}}}
 	read, missing, err := c.Walk(segs, nil)
 	want := []string{"000000010000000000000004", "000000010000000000000005", "000000020000000000000006",
 		"000000020000000000000007", "000000020000000000000008", "000000020000000000000009"}

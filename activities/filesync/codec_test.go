@@ -1,31 +1,32 @@
-package schemas
+package filesync
 
 import (
+	"github.com/runnerhub/lifeboat/schemas"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 )
 
-func codecManifest() FileManifest {
+func codecManifest() schemas.FileManifest {
 	sum := strings.Repeat("0123456789abcdef", 4)
-	return FileManifest{
-		FormatVersion: FileManifestFormatVersion, Cluster: "dev", Tree: "uploads",
+	return schemas.FileManifest{
+		FormatVersion: schemas.FileManifestFormatVersion, Cluster: "dev", Tree: "uploads",
 		Taken:    time.Date(2026, 11, 29, 7, 0, 0, 123, time.UTC),
 		Scrubbed: time.Date(2026, 11, 28, 7, 0, 0, 0, time.UTC),
-		Entries: []FileEntry{
-			{Path: "a", Type: EntryDir, Mode: 0o755, MTime: 1764400000123456789, Ino: 7, CTime: 1764400000123456790},
-			{Path: "a/b.txt", Type: EntryFile, Mode: 0o4644, MTime: -5, Size: 1 << 40, SHA256: sum, Ino: 1 << 60, CTime: 3},
-			{Path: "a/bé-ünïcode.txt", Type: EntryFile, Mode: 0o600, SHA256: sum},
-			{Path: "a/busy", Type: EntryFile, Mode: 0o644, Size: 9}, // not hashed: it kept changing
-			{Path: "latest", Type: EntryLink, Mode: 0o777, Link: "a/b.txt"},
+		Entries: []schemas.FileEntry{
+			{Path: "a", Type: schemas.EntryDir, Mode: 0o755, MTime: 1764400000123456789, Ino: 7, CTime: 1764400000123456790},
+			{Path: "a/b.txt", Type: schemas.EntryFile, Mode: 0o4644, MTime: -5, Size: 1 << 40, SHA256: sum, Ino: 1 << 60, CTime: 3},
+			{Path: "a/bé-ünïcode.txt", Type: schemas.EntryFile, Mode: 0o600, SHA256: sum},
+			{Path: "a/busy", Type: schemas.EntryFile, Mode: 0o644, Size: 9}, // not hashed: it kept changing
+			{Path: "latest", Type: schemas.EntryLink, Mode: 0o777, Link: "a/b.txt"},
 		},
-		Objects: []StoredObject{{SHA256: sum, Size: 42}},
+		Objects: []schemas.StoredObject{{SHA256: sum, Size: 42}},
 	}
 }
 
 func TestFileManifestCodec_RoundTrips(t *testing.T) {
-	for _, m := range []FileManifest{codecManifest(), {FormatVersion: 1, Cluster: "dev", Tree: "empty", Entries: []FileEntry{}}} {
+	for _, m := range []schemas.FileManifest{codecManifest(), {FormatVersion: 1, Cluster: "dev", Tree: "empty", Entries: []schemas.FileEntry{}}} {
 		b, err := EncodeFileManifest(m)
 		if err != nil {
 			t.Fatal(err)
