@@ -1,18 +1,23 @@
 package activities
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// Retryability is decided here and only here: an error is retried unless it
-// is made with one of these constructors. Bad input, an unknown cluster or a
-// task sent to the wrong region cannot succeed on a later attempt, so retrying
-// would only hide the mistake from the operator.
+// Retryability of an activity's error is decided here and only here: an
+// error is retried unless it is made with one of these constructors. Bad
+// input, an unknown cluster, damaged data or a missing key cannot succeed on
+// a later attempt, so retrying would only hide the mistake from the
+// operator. A sealed stream's errors are sorted by pipeline.IsCorrupt and
+// pipeline.IsWrongKey first. The type names are schemas' Err constants,
+// which the workflows' retry policies list.
 
 // InvalidInput reports an input field that does not validate.
 func InvalidInput(field, problem string) error {
@@ -66,4 +71,42 @@ func CannotRejoin(node, reason string) error {
 func noCandidate(cluster, reason string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("no replica of %s can be promoted: %s", cluster, reason), schemas.ErrNoCandidate, nil)
+}
+
+// WrongKey reports a sealed object none of the identities given can open.
+func WrongKey(msg string) error {
+	return temporal.NewNonRetryableApplicationError(msg, schemas.ErrWrongKey, nil)
+}
+
+// StoreFull makes an upload that ran out of space a non-retryable StoreFull
+// error: a retry streams the same backup into the same full disk. Other
+// errors are returned as they are.
+func StoreFull(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(
+		err.Error()+": the store is full; free space in it (retention, a larger volume) and back up again", schemas.ErrStoreFull, err)
+}
+
+// TargetNotEmpty reports a restore target that holds files: a restore never
+// writes over them.
+func TargetNotEmpty(dir, first string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("target %s is not empty (it holds %s…): a restore never writes over existing files; choose a new directory or empty this one", dir, first),
+		schemas.ErrTargetNotEmpty, nil)
+}
+
+// RecoveryFailed reports a restored server that stopped during recovery;
+// logTail is the end of its log.
+func RecoveryFailed(logTail string, cause error) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("the restored server stopped during recovery: %s", logTail), schemas.ErrRecoveryFailed, cause)
+}
+
+// NoSuchDrill reports a drill report asked for by ID that the store does not
+// hold. It has the type of a missing backup: what was asked for is not there.
+func NoSuchDrill(cluster, id string) error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("no drill %s of cluster %s in the store (lifeboat drills %s lists them)", id, cluster, cluster), schemas.ErrNoSuchBackup, nil)
 }

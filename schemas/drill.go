@@ -177,9 +177,6 @@ func DrillScheduleID(cluster string) string { return BackupSchedulePrefix(cluste
 // DrillWorkflowID names a drill started by hand or by the CLI.
 func DrillWorkflowID(cluster, id string) string { return "drill/" + cluster + "/" + id }
 
-// ErrDrillFailed is the error type of a drill that ran but did not pass.
-const ErrDrillFailed = "DrillFailed"
-
 // CheckDrill validates the drill section of a topology for a drill to run.
 func (t *Topology) CheckDrill() error {
 	switch {

@@ -32,17 +32,6 @@ const (
 
 	// QueryStatus answers a HealthMonitor's status.
 	QueryStatus = "status"
-
-	// ErrEpochMoved marks a fencing or publishing step that found the routing
-	// record at an epoch other than the one it was given: someone else acted.
-	ErrEpochMoved = "EpochMoved"
-	// ErrNoCandidate marks a failover with no replica fit to promote.
-	ErrNoCandidate = "NoCandidate"
-	// ErrCannotRejoin marks a node that cannot be made to follow the primary.
-	ErrCannotRejoin = "CannotRejoin"
-	// ErrNotConfirmed marks a failover whose second opinion found the
-	// primary alive.
-	ErrNotConfirmed = "NotConfirmed"
 )
 
 // MonitorWorkflowID is the workflow ID of a cluster's HealthMonitor.

@@ -33,24 +33,6 @@ const (
 // SearchAttributes lists every search attribute the local stack registers.
 var SearchAttributes = []string{SearchAttrCluster, SearchAttrRegion, SearchAttrKind, SearchAttrState}
 
-// Error types of non-retryable application errors.
-const (
-	// ErrInvalidInput marks a workflow or activity input that does not validate.
-	ErrInvalidInput = "InvalidInput"
-	// ErrUnknownCluster marks a cluster name no worker's topology defines.
-	ErrUnknownCluster = "UnknownCluster"
-	// ErrCorrupt marks stored data whose size or checksum is wrong.
-	ErrCorrupt = "Corrupt"
-	// ErrWrongKey marks a backup none of the given age identities can open.
-	ErrWrongKey = "WrongKey"
-	// ErrNoSuchBackup marks a backup ID with no manifest in the store.
-	ErrNoSuchBackup = "NoSuchBackup"
-	// ErrTargetNotEmpty marks a restore into a directory that holds files.
-	ErrTargetNotEmpty = "TargetNotEmpty"
-	// ErrStoreFull marks an upload the store had no space for.
-	ErrStoreFull = "StoreFull"
-)
-
 // Default intervals of the backup schedules `lifeboat schedules apply` keeps.
 const (
 	DatabaseBackupEvery = 4 * time.Hour

@@ -132,9 +132,6 @@ func probeSources(ctx workflow.Context, topo schemas.Topology) []schemas.ProbeRe
 }
 
 // nonRetryable are the error types no retry can fix.
-var nonRetryable = []string{
-	schemas.ErrInvalidInput, schemas.ErrUnknownCluster,
-}
 
 // shortActivity is the options of a quick activity against the store.
 func shortActivity(queue string) workflow.ActivityOptions {
@@ -166,8 +163,7 @@ func ChooseBackupSource(topo schemas.Topology, health schemas.CheckClusterResult
 				continue
 			}
 			if !n.Healthy {
-				return n, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("source %s is not healthy: %s", n.Name, n.Error), schemas.ErrInvalidInput, nil)
+				return n, failure(schemas.ErrInvalidInput, fmt.Sprintf("source %s is not healthy: %s", n.Name, n.Error), nil)
 			}
 			return n, nil
 		}
@@ -197,8 +193,7 @@ func ChooseBackupSource(topo schemas.Topology, health schemas.CheckClusterResult
 			return n, nil
 		}
 	}
-	return schemas.NodeHealth{}, temporal.NewNonRetryableApplicationError(
-		"no healthy PostgreSQL node to back up: "+fmt.Sprint(health.Problems), "NoBackupSource", nil)
+	return schemas.NodeHealth{}, failure(schemas.ErrNoBackupSource, "no healthy PostgreSQL node to back up: "+fmt.Sprint(health.Problems), nil)
 }
 
 func lagOf(n schemas.NodeHealth) int64 {

@@ -69,7 +69,7 @@ func gatherEvidence(ctx workflow.Context, cluster string) workflow.Future {
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			MaximumAttempts:        2,
-			NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
 	return workflow.ExecuteActivity(actx, e.LevelEvidence, schemas.LevelEvidenceInput{Cluster: cluster})
@@ -121,7 +121,7 @@ func probeRegions(ctx workflow.Context, topo schemas.Topology, wait func(region 
 			RetryPolicy: &temporal.RetryPolicy{
 				InitialInterval:        time.Second,
 				MaximumAttempts:        2,
-				NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+				NonRetryableErrorTypes: nonRetryable,
 			},
 		})
 		futures[i] = workflow.ExecuteActivity(rctx, probe.ProbeRegion, schemas.ProbeRegionInput{Cluster: topo.Cluster, Region: r})
@@ -155,7 +155,7 @@ func describeCluster(ctx workflow.Context, cluster string) (schemas.Topology, er
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			MaximumAttempts:        3,
-			NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
 	var out schemas.DescribeClusterResult
@@ -173,7 +173,7 @@ func describeClusterLocal(ctx workflow.Context, cluster string) (schemas.Topolog
 		ScheduleToCloseTimeout: 30 * time.Second, StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        200 * time.Millisecond,
-			NonRetryableErrorTypes: []string{schemas.ErrInvalidInput, schemas.ErrUnknownCluster},
+			NonRetryableErrorTypes: nonRetryable,
 		},
 	})
 	var out schemas.DescribeClusterResult

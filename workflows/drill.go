@@ -58,9 +58,8 @@ func DRDrill(ctx workflow.Context, in schemas.DrillInput) (schemas.DrillReport, 
 	d.store()
 	if !d.report.Passed {
 		d.alert()
-		return d.report, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("drill %s of %s failed: %v (report: %s)", d.report.ID, in.Cluster, d.report.Failures, d.report.Keys.Markdown),
-			schemas.ErrDrillFailed, runErr)
+		return d.report, failure(schemas.ErrDrillFailed,
+			fmt.Sprintf("drill %s of %s failed: %v (report: %s)", d.report.ID, in.Cluster, d.report.Failures, d.report.Keys.Markdown), runErr)
 	}
 	return d.report, nil
 }

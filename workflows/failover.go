@@ -28,7 +28,6 @@ const (
 )
 
 // failoverNonRetryable are the error types a failover step never retries.
-var failoverNonRetryable = append(slices.Clone(nonRetryable), schemas.ErrEpochMoved, schemas.ErrNoCandidate, schemas.ErrCannotRejoin)
 
 // Failover moves a cluster's primary role away from a failed node. It is a
 // saga: confirm the failure, take the role away in the routing record (a
@@ -264,9 +263,8 @@ func (f *failover) confirm() error {
 		return nil
 	}
 	if !res.Down {
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s answers from %s (%s): not failing over; use force if it must go", f.in.Failed, region, res.Detail),
-			schemas.ErrNotConfirmed, nil)
+		return failure(schemas.ErrNotConfirmed,
+			fmt.Sprintf("%s answers from %s (%s): not failing over; use force if it must go", f.in.Failed, region, res.Detail), nil)
 	}
 	return nil
 }
@@ -349,7 +347,7 @@ func (f *failover) choose() (schemas.CandidateChoice, error) {
 		MaxLagBytes: f.topo.Targets.MaxLag(), PreferRegion: prefer, OnlyRegion: f.in.OnlyRegion, Force: f.in.Force,
 	})
 	if err != nil {
-		return choice, temporal.NewNonRetryableApplicationError(err.Error(), schemas.ErrNoCandidate, nil, choice)
+		return choice, failure(schemas.ErrNoCandidate, err.Error(), nil, choice)
 	}
 	return choice, nil
 }

@@ -12,7 +12,6 @@ import (
 
 // replicateNonRetryable are the errors no retry of a replication can fix:
 // a copy that does not verify, or a backup that is not there to copy.
-var replicateNonRetryable = append([]string{schemas.ErrCorrupt, schemas.ErrNoSuchBackup}, nonRetryable...)
 
 // replicateBackup copies a finished backup to the topology's replica store,
 // from a worker of the region nearest the replica, when the topology names

@@ -14,9 +14,6 @@ import (
 )
 
 // restoreNonRetryable are the restore errors no retry can fix.
-var restoreNonRetryable = append([]string{
-	schemas.ErrCorrupt, schemas.ErrWrongKey, schemas.ErrNoSuchBackup, schemas.ErrTargetNotEmpty, "RecoveryFailed",
-}, nonRetryable...)
 
 // Restore brings a database backup back as a running server in a region:
 // find the backup, unpack it (verified before it reaches the target),

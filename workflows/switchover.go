@@ -108,8 +108,8 @@ func Switchover(ctx workflow.Context, in schemas.SwitchoverInput) (res schemas.S
 		}).Get(ctx, nil)
 	})
 	if !fenced.Fenced || fenced.StopLSN == "" {
-		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s could not be stopped cleanly (%s: %s); nothing was promoted", old, fenced.How, fenced.Detail), schemas.ErrNotConfirmed, nil)
+		return res, failure(schemas.ErrNotConfirmed,
+			fmt.Sprintf("%s could not be stopped cleanly (%s: %s); nothing was promoted", old, fenced.How, fenced.Detail), nil)
 	}
 	res.StopLSN = fenced.StopLSN
 	f.steps.mark("stop")
@@ -234,7 +234,7 @@ func Rejoin(ctx workflow.Context, in schemas.RejoinInput) (schemas.RejoinResult,
 		return schemas.RejoinResult{}, wrap(err, "read the routing record")
 	}
 	if !read.Found || read.Record.Primary == "" {
-		return schemas.RejoinResult{}, temporal.NewNonRetryableApplicationError("no published primary to follow", schemas.ErrCannotRejoin, nil)
+		return schemas.RejoinResult{}, failure(schemas.ErrCannotRejoin, "no published primary to follow", nil)
 	}
 	if read.Record.Primary == in.Node {
 		return schemas.RejoinResult{}, invalidInput("node", in.Node+" is the published primary")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,12 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities"
@@ -108,7 +105,7 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 		// pg_basebackup would block on a pipe no one reads any more.
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return schemas.BackupDatabaseResult{}, storeFull(fmt.Errorf("upload %s to %s: %w", m.Object, store, upErr))
+		return schemas.BackupDatabaseResult{}, activities.StoreFull(fmt.Errorf("upload %s to %s: %w", m.Object, store, upErr))
 	}
 	if waitErr := cmd.Wait(); waitErr != nil {
 		return schemas.BackupDatabaseResult{}, fmt.Errorf("pg_basebackup of %s: %w: %s", node.Name, waitErr, activities.LastLines(stderr.Bytes(), 5))
@@ -313,17 +310,6 @@ func (b *Backup) startOver(ctx context.Context, store objstore.Store, object str
 		zap.Int32("attempt", activity.GetInfo(ctx).Attempt), zap.Int64("earlier_attempt_bytes", last.BytesDone),
 		zap.Int("leftover_uploads_removed", swept))
 	return nil
-}
-
-// storeFull makes an upload that ran out of space a non-retryable StoreFull
-// error: a retry streams the same backup into the same full disk. Other
-// errors are returned as they are.
-func storeFull(err error) error {
-	if !errors.Is(err, syscall.ENOSPC) {
-		return err
-	}
-	return temporal.NewNonRetryableApplicationError(
-		err.Error()+": the store is full; free space in it (retention, a larger volume) and back up again", schemas.ErrStoreFull, err)
 }
 
 // heartbeat reports the upload's progress until the returned function is

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities"
@@ -278,8 +277,7 @@ func (d *Drill) DrillReports(ctx context.Context, in schemas.DrillReportsInput) 
 		var rep schemas.DrillReport
 		if err := readJSON(ctx, store, keys.JSON, &rep); err != nil {
 			if errors.Is(err, objstore.ErrNotFound) && in.ID != "" {
-				return res, temporal.NewNonRetryableApplicationError(
-					fmt.Sprintf("no drill %s of cluster %s in the store (lifeboat drills %s lists them)", id, in.Cluster, in.Cluster), schemas.ErrNoSuchBackup, nil)
+				return res, activities.NoSuchDrill(in.Cluster, id)
 			}
 			return res, fmt.Errorf("read drill report %s: %w", id, err)
 		}

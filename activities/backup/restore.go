@@ -316,9 +316,7 @@ func requireEmpty(dir string) error {
 	case err != nil:
 		return fmt.Errorf("check target %s: %w", dir, err)
 	case len(entries) > 0:
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("target %s is not empty (it holds %s…): a restore never writes over existing files; choose a new directory or empty this one", dir, entries[0].Name()),
-			schemas.ErrTargetNotEmpty, nil)
+		return activities.TargetNotEmpty(dir, entries[0].Name())
 	}
 	return nil
 }
@@ -331,13 +329,10 @@ func (r *Restore) identities() ([]age.Identity, error) {
 // sealError turns the pipeline's typed errors into non-retryable errors
 // that say which backup is at fault.
 func (r *Restore) sealError(ctx context.Context, store objstore.Store, m schemas.Manifest, err error) error {
-	var wrongKey *pipeline.WrongKeyError
 	var corruptErr *pipeline.CorruptError
-	var truncated *pipeline.TruncatedError
-	var plainSum *pipeline.PlainChecksumError
 	switch {
-	case errors.As(err, &wrongKey):
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup %s: %v", m.ID, err), schemas.ErrWrongKey, nil)
+	case pipeline.IsWrongKey(err):
+		return activities.WrongKey(fmt.Sprintf("backup %s: %v", m.ID, err))
 	case errors.As(err, &corruptErr):
 		// Reading stopped at the damage; the checksum of the whole stored
 		// object shows the operator it differs from what was uploaded.
@@ -347,7 +342,7 @@ func (r *Restore) sealError(ctx context.Context, store objstore.Store, m schemas
 		}
 		return activities.Corrupt(fmt.Sprintf("backup %s (%s): %v; stored SHA-256 expected %s over %d bytes, actual %s",
 			m.ID, m.Object, err, m.StoredSHA256, m.StoredSize, actual))
-	case errors.As(err, &truncated), errors.As(err, &plainSum):
+	case pipeline.IsCorrupt(err):
 		return activities.Corrupt(fmt.Sprintf("backup %s (%s): %v", m.ID, m.Object, err))
 	}
 	return fmt.Errorf("restore backup %s: %w", m.ID, err)
@@ -531,8 +526,7 @@ func (r *Restore) waitPromoted(ctx context.Context, dataDir string, port int, lo
 	startBy := time.Now().Add(15 * time.Second)
 	for {
 		if !postmasterRunning(dataDir) && time.Now().After(startBy) {
-			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("the restored server stopped during recovery: %s", activities.TailFile(logPath, 6)), "RecoveryFailed", lastErr)
+			return nil, activities.RecoveryFailed(activities.TailFile(logPath, 6), lastErr)
 		}
 		conn, err := r.connect(ctx, port)
 		if err == nil {

@@ -1,11 +1,12 @@
 package filesync
 
 import (
-	"github.com/runnerhub/lifeboat/schemas"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnerhub/lifeboat/schemas"
 )
 
 func codecManifest() schemas.FileManifest {

@@ -173,13 +173,10 @@ func objectIntact(ctx context.Context, store objstore.Store, o objstore.ObjectIn
 			return hex.EncodeToString(h.Sum(nil)) == sum, nil
 		}
 	}
-	var wrongKey *pipeline.WrongKeyError
-	var corruptErr *pipeline.CorruptError
-	var truncated *pipeline.TruncatedError
 	switch {
-	case errors.As(err, &wrongKey):
+	case pipeline.IsWrongKey(err):
 		return false, activities.InvalidInput("backup.identity", fmt.Sprintf("%s: %v", o.Key, err))
-	case errors.As(err, &corruptErr), errors.As(err, &truncated), errors.Is(err, io.ErrUnexpectedEOF):
+	case pipeline.IsCorrupt(err), errors.Is(err, io.ErrUnexpectedEOF):
 		return false, nil
 	}
 	return false, fmt.Errorf("read %s: %w", o.Key, err)

@@ -728,15 +728,10 @@ func readHeader(br *bufio.Reader) (recordHeader, error) {
 // mismatched object is Corrupt, whose retry would read the same bytes (the
 // workflow sends the batch again); the rest is retried.
 func stagedError(key string, err error) error {
-	var wrongKey *pipeline.WrongKeyError
-	var corruptErr *pipeline.CorruptError
-	var truncated *pipeline.TruncatedError
-	var plainSum *pipeline.PlainChecksumError
 	switch {
-	case errors.As(err, &wrongKey):
+	case pipeline.IsWrongKey(err):
 		return activities.InvalidInput("backup.identity", fmt.Sprintf("staged batch %s: %v", key, err))
-	case errors.As(err, &corruptErr), errors.As(err, &truncated), errors.As(err, &plainSum),
-		errors.Is(err, io.ErrUnexpectedEOF):
+	case pipeline.IsCorrupt(err), errors.Is(err, io.ErrUnexpectedEOF):
 		return activities.Corrupt(fmt.Sprintf("staged batch %s: %v", key, err))
 	}
 	return fmt.Errorf("read staged batch %s: %w", key, err)

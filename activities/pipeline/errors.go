@@ -144,3 +144,20 @@ func (e *PlainChecksumError) Error() string {
 		"discard what was restored and restore from another backup",
 		e.GotSHA256, e.GotSize, strings.Join(want, ", "))
 }
+
+// IsCorrupt reports whether err says the stored bytes are damaged: they fail
+// authentication, end early, or do not match their checksums. Reading the
+// same object again reads the same bytes.
+func IsCorrupt(err error) bool {
+	var corrupt *CorruptError
+	var truncated *TruncatedError
+	var plainSum *PlainChecksumError
+	return errors.As(err, &corrupt) || errors.As(err, &truncated) || errors.As(err, &plainSum)
+}
+
+// IsWrongKey reports whether err says none of the identities given opens
+// the stream.
+func IsWrongKey(err error) bool {
+	var wrongKey *WrongKeyError
+	return errors.As(err, &wrongKey)
+}
