@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -204,4 +205,4 @@ func (c *Clients) ReplicaStore(ctx context.Context) (objstore.Store, error) {
 }
 
 // DefaultPGBinDir is where Debian installs PostgreSQL 15's programs.
-const DefaultPGBinDir = "/usr/lib/postgresql/15/bin"
+const DefaultPGBinDir = pgctl.DefaultBinDir

@@ -1,4 +1,4 @@
-// Package activities holds every side effect of Lifeboat's workflows, as
-// methods on structs that hold their clients. Each activity takes one input
-// and returns one result type from package schemas, and is idempotent.
+// Package activities is the kit Lifeboat's activity domains share: clients
+// and connections, secrets, heartbeats, logging, metrics, and the one place
+// that decides which errors are retried. The domains are its sub-packages.
 package activities

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -79,14 +79,24 @@ func (p PromCounters) Renewed(cluster, node string) {
 	p.Renewals.WithLabelValues(cluster, node).Inc()
 }
 
+// Conns is what the guards of a region need of the worker's connections:
+// the routing store, and a connection to a node.
+type Conns interface {
+	Store
+	// ConnectPostgres opens a connection to node within timeout; adjust,
+	// when not nil, changes its configuration first.
+	ConnectPostgres(ctx context.Context, node schemas.PostgresNode, timeout time.Duration, adjust func(*pgx.ConnConfig)) (*pgx.Conn, error)
+}
+
 // ForRegion makes a guard for every PostgreSQL node of the region whose
-// data directory the topology names; run each with Run.
-func ForRegion(topo *schemas.Topology, region string, clients *activities.Clients, metrics *activities.Metrics, logger *zap.Logger) []*Guard {
+// data directory the topology names; run each with Run. counters may be
+// nil.
+func ForRegion(topo *schemas.Topology, region string, conns Conns, counters Counters, logger *zap.Logger) []*Guard {
 	r, ok := topo.Region(region)
 	if !ok {
 		return nil
 	}
-	pgBin := cmp.Or(topo.Failover.PGBin, activities.DefaultPGBinDir)
+	pgBin := cmp.Or(topo.Failover.PGBin, pgctl.DefaultBinDir)
 	lease := topo.Failover.LeaseOrDefault()
 	var guards []*Guard
 	for _, node := range r.Postgres {
@@ -97,17 +107,15 @@ func ForRegion(topo *schemas.Topology, region string, clients *activities.Client
 			Cluster: topo.Cluster,
 			Node:    node.Name,
 			Lease:   lease,
-			Store:   clients,
+			Store:   conns,
 			Local: LocalNode{
 				Dir: pgctl.Dir{Path: node.DataDir, Bin: pgBin},
 				Connect: func(ctx context.Context) (*pgx.Conn, error) {
-					return clients.ConnectPostgres(ctx, node, lease/5, nil)
+					return conns.ConnectPostgres(ctx, node, lease/5, nil)
 				},
 			},
-			Logger: logger.With(zap.String("component", "guard")),
-		}
-		if metrics != nil {
-			g.Counters = PromCounters{Fences: metrics.GuardFences, Renewals: metrics.GuardRenewals}
+			Logger:   logger.With(zap.String("component", "guard")),
+			Counters: counters,
 		}
 		guards = append(guards, g)
 	}

@@ -424,3 +424,6 @@ func (d Dir) Rebuild(ctx context.Context, source, password string, keep map[stri
 	}
 	return out, os.RemoveAll(old)
 }
+
+// DefaultBinDir is where Debian installs PostgreSQL 15's programs.
+const DefaultBinDir = "/usr/lib/postgresql/15/bin"

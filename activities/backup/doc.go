@@ -1,0 +1,4 @@
+// Package backup holds the activities of backups, restores, WAL spooling,
+// retention, backup replication, availability evidence and drills. It uses
+// package ha only through ha.CheckPostgres, to choose a backup's source.
+package backup
