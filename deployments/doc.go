@@ -1,5 +1,4 @@
 // Package deployments holds no code: it is how Lifeboat's workers run in
-// production (systemd units, Kubernetes manifests with an overlay per
-// region, Prometheus alert rules, a Grafana dashboard). Its tests check
-// every file here and are run by `make lint`.
+// production (systemd units, Kubernetes manifests with an overlay per region,
+// Prometheus alert rules, a Grafana dashboard); `make lint` tests each file.
 package deployments

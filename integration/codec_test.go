@@ -43,8 +43,8 @@ func codecEchoActivity(_ context.Context, secret string) (string, error) {
 func TestCodec_HistoryWithoutTheKeyShowsOnlyCiphertext(t *testing.T) {
 	keys := stack.CodecKeys()
 	if keys == "" {
-		// The stack was started before the codec existed; the test brings
-		// its own key and worker, so it does not depend on the stack's.
+		// A stack may run without codec keys: the test then makes its own,
+		// and it brings its own worker, so it does not depend on the stack's.
 		k, err := codec.NewKey("test")
 		if err != nil {
 			t.Fatal(err)

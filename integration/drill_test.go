@@ -53,7 +53,8 @@ func (h *haStack) production(ctx context.Context) production {
 // the monitor's heartbeats, writes one of its own at a known time, has it
 // archived, and runs a restore drill: the drill must recover exactly that
 // heartbeat, so its RPO is the truth (drill start minus the last write),
-// within archive_timeout plus the heartbeat interval as the issue allows;
+// within archive_timeout plus the heartbeat interval, the most a restore
+// from the archive can miss of it;
 // it must leave no scratch server or directory, and production's roles,
 // primary and epoch must be as before. The finished drill is then found
 // in the Web UI by a headless browser, which saves a screenshot.

@@ -1,7 +1,6 @@
-// Package integration runs Lifeboat against the real local stack: Temporal,
-// PostgreSQL streaming replication, Redis Sentinel, an S3-compatible server
-// and one worker per region, started by internal/devstack exactly as
-// `make dev` starts them.
+// Package integration runs Lifeboat against the real local stack (Temporal,
+// PostgreSQL streaming replication, Redis Sentinel, an S3-compatible server,
+// a worker per region), started by internal/devstack as `make dev` does.
 package integration
 
 import (

@@ -25,13 +25,11 @@ import (
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
-// Drill activities run on the Restore struct: a drill's scratch servers are
-// restored servers, made and removed by the DR region's worker.
-
 // Drill holds the activities of a disaster-recovery drill besides the
 // restore itself: the scratch replica set it rehearses a failover on, the
 // checks of the restored data, the teardown and the report. It works with
-// the restore's configuration.
+// the restore's configuration, since a drill's scratch servers are
+// restored servers, made and removed by the DR region's worker.
 type Drill struct {
 	Restore *Restore
 }

@@ -22,9 +22,10 @@ import (
 // history file) into a directory beside the restored files. The restored
 // server's restore_command then copies from it with a shell test and cp,
 // instead of starting `lifeboat wal-fetch` once per file it asks for, hit
-// or miss (about 0.1 s each, eight or more times for even a short
-// recovery). A file the spool lacks is not in the archive. A longer
-// recovery, or a spool that could not be filled, keeps wal-fetch.
+// or miss: each start is a process launch and a trip to the store, and
+// even a short recovery asks for several files, so the starts add up. A
+// file the spool lacks is not in the archive. A longer recovery, or a
+// spool that could not be filled, keeps wal-fetch.
 const (
 	walSpoolName = "lifeboat-wal-spool"
 	// walSpoolComplete is written once every file is in the spool.

@@ -407,8 +407,8 @@ func (a *applier) sum(name string) (string, error) {
 // at returns the directory of name, opened as a root of its own, and the
 // name within it. The directory stays open for the next name, since a
 // batch goes in path order: each step then resolves one name rather than
-// the whole path, which took most of the time of small files. A directory
-// that does not exist yet is made.
+// the whole path, whose resolution would be most of the work of writing a
+// small file. A directory that does not exist yet is made.
 func (a *applier) at(name string) (*os.Root, string, error) {
 	dir, base := path.Split(name)
 	dir = strings.TrimSuffix(dir, "/")

@@ -32,7 +32,8 @@ var ErrVanished = errors.New("removed while the tree was read")
 // visit may return fs.SkipDir for a directory, to leave its entries out.
 //
 // Each entry is looked up by name in its open directory (fstatat) rather
-// than by its whole path: a tree of 20,000 files is listed a third faster.
+// than by its whole path, so the kernel resolves one name per entry
+// instead of every directory above it again.
 func WalkTree(ctx context.Context, root string, visit func(rel, path string, info fs.FileInfo) error) (vanished []string, err error) {
 	root, err = filepath.EvalSymlinks(root)
 	if err != nil {

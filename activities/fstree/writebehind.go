@@ -350,7 +350,7 @@ func (w *writeBehind) Wait() error {
 // manifest says the copy holds, and the next sync reads it again and copies
 // it. Starting the writeback at once keeps that window short without
 // making the apply wait for other programs' writes, which a flush of a
-// journaling filesystem waits for too (it cost seconds on a busy host).
+// journaling filesystem waits for too, and which on a busy host are many.
 func StartWriteback(f *os.File) error {
 	_ = unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) // a hint: an error changes nothing
 	return f.Close()

@@ -64,7 +64,7 @@ func BenchmarkSeal(b *testing.B) {
 			// The command reads a file and writes /dev/null, as our side
 			// reads memory and writes io.Discard. Its input is the same
 			// data 8 times over (repeats beyond the window do not help
-			// it), so that its start-up (some 0.1 s here) does not count.
+			// it), so that its start-up is small beside its work.
 			dir := b.TempDir()
 			inPath, outPath := filepath.Join(dir, "in"), filepath.Join(dir, "out")
 			if err := os.WriteFile(inPath, bytes.Repeat(in.plain, 8), 0o600); err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // The memory a stream holds, whatever its length, in bytes of live heap.
-// These are the bounds the package doc states; memory_test.go holds the
+// These are the bounds Options states; memory_test.go holds the
 // pipeline to them. Terms, from klauspost/compress v1.20.4:
 //
 //   - an encoder keeps a history of two windows and its match tables;
@@ -19,7 +19,7 @@ import (
 //     1.25·J (append's growth), and n more being regrown; zstd recycles
 //     both kinds through sync.Pools, whose per-P private slots (current
 //     and victim) another P cannot take from, so up to 2·GOMAXPROCS more
-//     of each can sit idle while new ones are made (seen in heap profiles);
+//     of each can sit idle while new ones are made;
 //   - the decoder keeps one window and a block.
 const (
 	blockBuffers = 2 << 20 // blocks, age chunks, bufio and hashes, on either side

@@ -76,7 +76,8 @@ func (h *heapWatch) done() {
 	h.wg.Wait()
 }
 
-// raceEnabled is set under the race detector, which slows streams tenfold.
+// raceEnabled is set under the race detector, which slows streams many
+// times over.
 var raceEnabled = false
 
 type readFunc func([]byte) (int, error)
@@ -84,7 +85,7 @@ type readFunc func([]byte) (int, error)
 func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
 // The whole pipeline, sealing into a pipe that is opened on the other side,
-// holds no more than the bound of the package doc however long the stream:
+// holds no more than the bound Options gives however long the stream:
 // nothing is staged whole in memory.
 func TestSealOpen_MemoryStaysBoundedWhateverTheSize(t *testing.T) {
 	id, rcp := keyPair(t)

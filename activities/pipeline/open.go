@@ -22,8 +22,9 @@ const (
 )
 
 // The zstd decoder is synchronous: it reads only inside Read, from the
-// caller's goroutine. Asynchronous decoding was measured slower and costlier
-// in CPU here, and would make Close wait on a read of src.
+// caller's goroutine. Asynchronous decoding costs more CPU without making a
+// stream read in order any faster, and would make Close wait on a read of
+// src.
 const decoderConcurrency = 1
 
 // Reader is the plain stream of a sealed stream; see Open.

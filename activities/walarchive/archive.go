@@ -1,7 +1,6 @@
 // Package walarchive archives PostgreSQL's WAL files into the object store,
-// compressed and encrypted, and fetches them back for recovery. It backs the
-// `lifeboat wal-push %p` archive_command and `lifeboat wal-fetch %f %p`
-// restore_command.
+// compressed and encrypted, and fetches them back for recovery: the work of
+// `lifeboat wal-push` (archive_command) and `wal-fetch` (restore_command).
 package walarchive
 
 import (

@@ -1,12 +1,6 @@
 // Command lifeboat-vulncheck runs govulncheck offline, for `make lint`: it
-// builds a vulnerability database from a pinned golang.org/x/vulndb module
-// (fetched through the Go module proxy like any module), runs govulncheck
-// against it and applies the project's policy to what it finds.
-//
-// Policy: a vulnerable symbol our code calls in a required module fails;
-// one in the standard library is reported with the Go release that fixes it
-// but does not fail, since the fix is a newer Go toolchain rather than a
-// change to this repository.
+// builds a vulnerability database from a pinned golang.org/x/vulndb module,
+// runs govulncheck against it and applies the project's policy (see report).
 package main
 
 import (
@@ -132,8 +126,9 @@ func ensureDB(version, dir string) (time.Time, int, error) {
 	return src.Time, n, nil
 }
 
-// module is a downloaded vulndb module: its directory in the module cache
-// and the time of its pseudo-version, the commit the entries are as of.
+// module is a downloaded vulndb module, fetched through the Go module proxy
+// like any module: its directory in the module cache and the time of its
+// pseudo-version, the commit the entries are as of.
 type module struct {
 	Dir  string
 	Time time.Time
@@ -270,7 +265,10 @@ type finding struct {
 	ID, Summary, Module, Found, Fixed, At string
 }
 
-// report is govulncheck's result split by the policy.
+// report is govulncheck's result split by the policy: a vulnerable symbol
+// our code calls in a required module fails; one in the standard library is
+// reported with the Go release that fixes it but does not fail, since the
+// fix is a newer Go toolchain rather than a change to this repository.
 type report struct {
 	goVersion string
 	modules   []finding // fail

@@ -69,9 +69,15 @@ func (b *bench) logf(format string, args ...any) {
 	}
 }
 
-// Run measures, prints the figures to out, and leaves nothing of its own
-// running: the bench workers are stopped, the restored servers stopped and
-// removed, the backups it made deleted.
+// Run measures the database backup and restore against the raw pipeline,
+// prints one `name=value` line per figure to out, and leaves nothing of its
+// own running: the bench workers are stopped, the restored servers stopped
+// and removed, the backups it made deleted.
+//
+// It never restarts the shared stack: the filesystem-store runs use workers
+// of its own in a Temporal namespace of its own (BenchNamespace), with a
+// topology that differs from the stack's only in its store; the S3 run uses
+// the stack's own workers in the default namespace.
 func Run(ctx context.Context, cfg Config, out io.Writer) (err error) {
 	if cfg.Scale < 1 || cfg.Runs < 1 {
 		return fmt.Errorf("scale (%d) and runs (%d) must be at least 1", cfg.Scale, cfg.Runs)

@@ -52,8 +52,8 @@ type FileSyncConfig struct {
 	Runs int
 	// HotPairs is how many incremental syncs with everything in the page
 	// cache each run measures, each tool once per pair, each pair after its
-	// own change: they take about a second each, and their ratio is the
-	// noisiest figure, so its median is taken over Runs × HotPairs pairs.
+	// own change: they are short, so their ratio is the noisiest figure,
+	// and its median is taken over Runs × HotPairs pairs.
 	HotPairs int
 	// Dir holds the trees; empty means .dev/bench-filesync in Root.
 	Dir string

@@ -36,7 +36,7 @@ const (
 )
 
 // workflowTimeout bounds one backup or restore, generous for scale 200 on
-// a busy two-core host.
+// a small host under load.
 const workflowTimeout = 30 * time.Minute
 
 // backupRun is one Lifeboat backup.

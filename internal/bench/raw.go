@@ -23,10 +23,10 @@ type rawRun struct {
 	cpuSeconds  float64 // CPU time of the three programs and of the copy between the first two
 }
 
-// rawArgs are pg_basebackup's arguments in the raw pipeline: the issue's
-// `-D - -Ft -X fetch`, plus the two flags Lifeboat passes as well, so both
-// copy the same thing: a fast checkpoint (a spread one would make both wait
-// minutes) and no backup manifest.
+// rawArgs are pg_basebackup's arguments in the raw pipeline: the reference
+// command's `-D - -Ft -X fetch`, plus the two flags Lifeboat passes as well,
+// so both copy the same thing: a fast checkpoint (a spread one would make
+// both wait minutes) and no backup manifest.
 func rawArgs(conninfo string) []string {
 	return []string{"-d", conninfo, "-D", "-", "-Ft", "-X", "fetch", "--checkpoint", "fast", "--no-manifest"}
 }

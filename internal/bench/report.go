@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Goals the figures are reported against (from the benchmark's issue).
+// Goals the figures are reported against, as docs/benchmarks.md states them.
 const (
 	goalBackupVsRaw = 0.9 // Lifeboat's filesystem backup over the raw pipeline's throughput
 	goalPeakRSSMiB  = 256 // worker resident memory during a backup

@@ -1,8 +1,6 @@
 // Package codec encrypts Temporal payloads (workflow and activity inputs,
 // results, heartbeat details, memos) with AES-256-GCM, so Temporal stores
 // only ciphertext, and serves the same codec over HTTP for the Web UI.
-// Keys are named: a payload records the ID of the key that sealed it, so a
-// key is rotated by adding a new one in front and keeping the old ones.
 package codec
 
 import (
@@ -43,9 +41,11 @@ const KeySize = 32
 var keyIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Codec is a converter.PayloadCodec that seals payloads with its current
-// key and opens those sealed with any of its keys. Payloads it did not seal
-// (plain ones, written before the codec was turned on) pass through both
-// ways unchanged, so existing histories stay readable.
+// key and opens those sealed with any of its keys. Keys are named: a
+// payload records the ID of the key that sealed it, so a key is rotated by
+// adding a new one in front and keeping the old ones. Payloads it did not
+// seal (plain ones, written before the codec was turned on) pass through
+// both ways unchanged, so existing histories stay readable.
 type Codec struct {
 	current string
 	aeads   map[string]cipher.AEAD

@@ -1,7 +1,6 @@
-// Package deploy promotes and describes Lifeboat's Worker Deployments: which
-// build of the workers new workflows start on (schemas.WorkflowDeployment)
-// and which build runs each region's activities (schemas.RegionDeployment).
-// The CLI (`lifeboat deploy`) and the workers of single-build stacks use it.
+// Package deploy promotes and describes Lifeboat's Worker Deployments, for
+// `lifeboat deploy` and single-build stacks: the build workflows start on
+// (schemas.WorkflowDeployment) and each region's (schemas.RegionDeployment).
 package deploy
 
 import (

@@ -66,8 +66,8 @@ func (s *Stack) prepareArchiving(u pgUser) error {
 // and let a standby fetch from the archive the WAL its upstream no longer
 // keeps (after failovers a replication slot may be gone or behind), as
 // Patroni does with pgBackRest. They are given at every start rather than
-// written into postgresql.conf, so a data directory made by an older stack
-// archives too; workers restart nodes with the same options.
+// written into postgresql.conf, so a data directory whose postgresql.conf
+// lacks them archives too; workers restart nodes with the same options.
 func (s *Stack) archiveArgs() []string {
 	push := strings.Join([]string{s.sharedBin(), "wal-push", "--topology", s.sharedTopology(), "%p"}, " ")
 	fetch := strings.Join([]string{s.sharedBin(), "wal-fetch", "--topology", s.sharedTopology(), "%f", "%p"}, " ")

@@ -22,8 +22,8 @@ const codecServerName = "codec-server"
 var CodecEndpoint = "http://" + addr(CodecServerPort)
 
 // CodecKeys returns the stack's payload codec keys, or "" while the codec
-// is off (a stack first started before it existed keeps running without it
-// until it is restarted).
+// is off (a stack whose Temporal and workers run without it keeps running
+// without it until it is restarted: see ensureCodecKey).
 func (s *Stack) CodecKeys() string { return s.readSecret(secretCodecKeys) }
 
 // codecOn reports whether the stack encrypts payloads.

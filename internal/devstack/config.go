@@ -117,7 +117,10 @@ func DefaultConfig(root string) Config {
 
 // SharedDirFor returns the PostgreSQL shared directory of the checkout at root:
 // override when it is not empty, else <os.TempDir()>/lifeboat-<first 12 hex
-// digits of the SHA-256 of root's absolute path>.
+// digits of the SHA-256 of root's absolute path>. PostgreSQL refuses to run
+// as root and the checkout may sit where its user cannot enter, so its data
+// directories, sockets and logs live there, owned by the user PostgreSQL
+// runs as.
 func SharedDirFor(root, override string) string {
 	if override != "" {
 		return override

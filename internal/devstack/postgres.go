@@ -103,7 +103,7 @@ func (s *Stack) dropStaleData(shared string) error {
 	case err == nil && string(b) == s.ownerStamp():
 		return nil
 	case err != nil && !s.newPGSecret:
-		return nil // made before stamps, by this checkout: keep it
+		return nil // unstamped, and the secrets are not new: this checkout's, keep it
 	}
 	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
 		return nil

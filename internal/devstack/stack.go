@@ -18,6 +18,13 @@ import (
 
 // Stack is the local stack of one checkout. Its methods may be called from
 // several processes at once: Up and Down serialise on a lock file.
+//
+// State lives in <root>/.dev: the Temporal database (temporal/temporal.db),
+// logs (logs/<name>.log), pid files (pids/<name>.pid), secrets (secrets/, mode
+// 0600), the generated topology (topology.yaml), an env file for operators
+// (env), and Redis, Sentinel, versitygw and file-tree data. PostgreSQL's
+// files live in the shared directory instead (see [SharedDirFor]); .dev/pg
+// links to it.
 type Stack struct {
 	cfg    Config
 	devDir string // <root>/.dev

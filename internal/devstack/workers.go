@@ -60,8 +60,8 @@ func (s *Stack) upWorker(ctx context.Context, exe string, w workerNode) error {
 		return err
 	}
 	// Ready means polling and, since the stack's environment carries
-	// EnvPromote, its build current. A worker older than /version, still
-	// running, is unversioned.
+	// EnvPromote, its build current. A running worker whose binary serves
+	// no /version is unversioned.
 	build := "unversioned"
 	if b, err := ReadWorkerBuild(ctx, addr(w.port)); err == nil && b.Versioning {
 		build = "build " + b.BuildID + " current"

@@ -1,9 +1,6 @@
-// Package guard runs beside each PostgreSQL node a worker can reach on
-// disk. It renews the node's lease in the routing store while the node is
-// the published primary, and fences the node (immediate stop, standby.signal)
-// when the routing record names another primary, or when it has lost the
-// routing store for longer than the lease: a primary cut off from the
-// control plane stops taking writes before anyone may promote another.
+// Package guard runs beside each PostgreSQL node a worker can reach on disk,
+// renews the node's lease while it is the published primary and fences it
+// when it may no longer be: see Guard.
 package guard
 
 import (
@@ -43,7 +40,12 @@ type Counters interface {
 	Renewed(cluster, node string)
 }
 
-// Guard watches one node.
+// Guard watches one node. It renews the node's lease in the routing store
+// while the node is the published primary, and fences the node (immediate
+// stop, standby.signal) when the routing record names another primary, or
+// when it has lost the routing store for longer than the lease: a primary
+// cut off from the control plane stops taking writes before anyone may
+// promote another.
 type Guard struct {
 	Cluster string
 	Node    string

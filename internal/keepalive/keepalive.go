@@ -1,7 +1,6 @@
-// Package keepalive heartbeats, from the worker, the activities that are
-// given a heartbeat timeout but do not heartbeat themselves, so that the
-// death of the worker running one is noticed within that timeout, not at
-// the end of its start-to-close timeout.
+// Package keepalive heartbeats, from the worker, the activities that have a
+// heartbeat timeout but do not heartbeat themselves, so that a dead worker's
+// activity is noticed within that timeout, not its start-to-close timeout.
 package keepalive
 
 import (

@@ -1,7 +1,6 @@
 // Package pgctl acts on a PostgreSQL data directory of this host, as the
-// PostgreSQL OS user: whether its postmaster runs, stopping, starting and
-// rewinding it, its control data, and the standby settings it restarts with.
-// Fencing and rejoining a node are built from these.
+// PostgreSQL OS user (its postmaster, control data, rewind and standby
+// settings): the steps that fencing and rejoining a node are built from.
 package pgctl
 
 import (
