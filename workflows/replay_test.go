@@ -20,6 +20,10 @@ var recordedIDs = map[string]string{
 	"filesync.json": schemas.FileSyncWorkflowID("dev"),
 	// A drill names its children after its own ID.
 	"drill-full.json": "test-drill-full/1795949515367172645",
+	// A monitor names itself in the failovers it starts; a switchover
+	// pauses the monitor under its own ID.
+	"monitor.json":    schemas.MonitorWorkflowID("dev"),
+	"switchover.json": schemas.SwitchoverWorkflowID("dev"),
 }
 
 // TestReplay_RecordedHistories replays every history recorded from the real

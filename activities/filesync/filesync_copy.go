@@ -246,7 +246,7 @@ func commitDir(t schemas.FileTree, run runState) (schemas.FileManifest, schemas.
 	for _, e := range a.done.Entries {
 		run.done[e.Path] = e
 	}
-	// Nothing here waits for the disk (see startWriteback): a link, delete,
+	// Nothing here waits for the disk (see fstree.StartWriteback): a link, delete,
 	// mode or time a crash loses leaves an entry that differs from the
 	// manifest, which the next sync finds and sets again.
 	return policy.CopyAfterSync(run.src, run.copy, run.plan, run.done, run.skipped), res, nil

@@ -19,7 +19,7 @@ import (
 // that tolerates files removed under it, and a copy of one file that
 // notices a file changing while it is read.
 
-// ErrVanished is what copyStable returns for a file removed before it was
+// ErrVanished is what CopyStable returns for a file removed before it was
 // opened: the caller leaves it out and says so.
 var ErrVanished = errors.New("removed while the tree was read")
 
@@ -58,7 +58,7 @@ func WalkTree(ctx context.Context, root string, visit func(rel, path string, inf
 	return w.vanished, err
 }
 
-// walker is one walk of walkTree.
+// walker is one walk of WalkTree.
 type walker struct {
 	ctx      context.Context
 	visit    func(rel, path string, info fs.FileInfo) error
@@ -181,7 +181,7 @@ func (i *statInfo) Mode() fs.FileMode {
 // size and modification time are checked again after the copy: a file that
 // changed in between is a FileChangedError (n says how much was copied),
 // never a silently torn copy. A file gone before it was opened is
-// errVanished. name is the file's name in messages.
+// ErrVanished. name is the file's name in messages.
 func CopyStable(path, name string, buf []byte, start func(fs.FileInfo) (io.Writer, error)) (info fs.FileInfo, n int64, err error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
