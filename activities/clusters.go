@@ -10,10 +10,7 @@ import (
 )
 
 // A worker serves its topology's cluster and, derived from it, the
-// cluster's failover drill set (schemas.Topology.Resolve). The activities
-// the Failover workflow runs take the cluster from their input and work on
-// a copy of their struct bound to that cluster's topology, so a drill
-// rehearses the very code that fails production over.
+// cluster's failover drill set (schemas.Topology.Resolve).
 
 // Resolve returns the topology of the cluster called name.
 func Resolve(main *schemas.Topology, name string) (*schemas.Topology, error) {
