@@ -37,14 +37,15 @@ func (h *haStack) withNode(name string, edit func(*schemas.PostgresNode)) *ha.No
 	return &ha.Nodes{Topology: &topo, Region: region, Clients: h.clients, Logger: zaptest.NewLogger(h.t), PGBin: devstack.PostgresBinDir}
 }
 
-// TestHA_ConfirmDownSaysDownOnlyWhenBothChecksFail asks about a running
-// node and about one whose port nothing listens on.
+// TestHA_ConfirmDownSaysDownOnlyWhenBothChecksFail asks region-a's worker
+// about a running node of region-b, the second opinion a failover asks
+// for, and about one whose port nothing listens on.
 func TestHA_ConfirmDownSaysDownOnlyWhenBothChecksFail(t *testing.T) {
 	h := newHA(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	up := timed(t, "ConfirmDown pg-b1 (running)", func() (schemas.ConfirmDownResult, error) {
-		return h.on(pgB1).ConfirmDown(ctx, schemas.ConfirmDownInput{Cluster: h.topo.Cluster, Node: pgB1})
+	up := timed(t, "ConfirmDown pg-b1 (running) from region-a", func() (schemas.ConfirmDownResult, error) {
+		return h.on(pgA1).ConfirmDown(ctx, schemas.ConfirmDownInput{Cluster: h.topo.Cluster, Node: pgB1})
 	})
 	if up.Down || !strings.Contains(up.Detail, "answered SELECT 1") {
 		t.Errorf("ConfirmDown of a running node = %+v", up)
@@ -63,18 +64,14 @@ func TestHA_ConfirmDownSaysDownOnlyWhenBothChecksFail(t *testing.T) {
 }
 
 // TestHA_NodeStepsRefuseANodeOfAnotherRegion sends every node step of
-// region-a's worker a node of region-b: a non-retryable error naming the
-// field and the right task queue.
+// region-a's worker that acts on the node a node of region-b: a
+// non-retryable error naming the field and the right task queue.
 func TestHA_NodeStepsRefuseANodeOfAnotherRegion(t *testing.T) {
 	h := newHA(t)
 	a := h.on(pgA1)
 	ctx := context.Background()
 	c := h.topo.Cluster
 	calls := map[string]func() error{
-		"ConfirmDown": func() error {
-			_, err := a.ConfirmDown(ctx, schemas.ConfirmDownInput{Cluster: c, Node: pgB1})
-			return err
-		},
 		"FenceNode": func() error { _, err := a.FenceNode(ctx, schemas.FenceNodeInput{Cluster: c, Node: pgB1}); return err },
 		"Promote":   func() error { _, err := a.Promote(ctx, schemas.PromoteInput{Cluster: c, Node: pgB1}); return err },
 		"Repoint": func() error {
@@ -182,5 +179,42 @@ func TestHA_VerifyWriteAndWaitCaughtUp(t *testing.T) {
 	_, err = h.on(pgB1).WaitCaughtUp(short, schemas.WaitCaughtUpInput{Cluster: c, Node: pgB1, LSN: "FFFF/0"})
 	if err == nil || !strings.Contains(err.Error(), "has replayed up to") {
 		t.Errorf("WaitCaughtUp past the end = %v, want a deadline error saying where it stands", err)
+	}
+}
+
+// TestHA_FailoverRefusedAtConfirmLeavesItsEpochToTheNext starts the Failover
+// of the current epoch for a primary that answers: region-b's second
+// opinion refuses it before the role is taken, so the epoch stays, and the
+// next failover of that epoch (the primary's real failure, later) must
+// start under the same ID instead of being taken for one that ran.
+func TestHA_FailoverRefusedAtConfirmLeavesItsEpochToTheNext(t *testing.T) {
+	h := newHA(t)
+	h.takeStack()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := temporalClient(t)
+	control := &ha.Control{Client: c}
+	epoch := h.routingEpoch(ctx)
+	in := schemas.StartFailoverInput{
+		Failover: schemas.FailoverInput{Cluster: h.topo.Cluster, Failed: pgA1, Epoch: epoch, Reason: "integration: a false alarm"},
+		Detected: schemas.FailoverDetected{Region: "region-a", At: time.Now()},
+	}
+	var runs []string
+	for attempt := 1; attempt <= 2; attempt++ {
+		started, err := control.StartFailover(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if started.Finished {
+			t.Fatalf("attempt %d: failover %s taken for one that succeeded; the refused run holds epoch %d", attempt, started.WorkflowID, epoch)
+		}
+		runs = append(runs, started.RunID)
+		requireAppError(t, waitWorkflowEnd(ctx, t, c, started.WorkflowID, time.Minute), schemas.ErrNotConfirmed, pgA1, "region-b")
+	}
+	if runs[0] == runs[1] {
+		t.Errorf("both attempts joined run %s", runs[0])
+	}
+	if got := h.routingEpoch(ctx); got != epoch {
+		t.Errorf("routing epoch %d after two refused failovers, want %d", got, epoch)
 	}
 }

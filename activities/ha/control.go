@@ -46,8 +46,11 @@ func (c *Control) AcquireSlot(ctx context.Context, in schemas.AcquireSlotInput) 
 
 // StartFailover signal-with-starts the Failover of the input's epoch under
 // its fixed ID. A running failover of that epoch receives the detection and
-// goes on: a second detection joins it instead of starting another. A
-// finished one is not started again (ID reuse is refused).
+// goes on: a second detection joins it instead of starting another. One
+// that completed is not started again; one that failed, was cancelled or
+// timed out is, since a failover that ends before taking the role (a
+// second region saw the primary answer) leaves the epoch where it was,
+// and the next real failure of that primary comes under the same ID.
 func (c *Control) StartFailover(ctx context.Context, in schemas.StartFailoverInput) (schemas.StartFailoverResult, error) {
 	return c.signalWithStart(ctx, schemas.FailoverWorkflowID(in.Failover.Cluster, in.Failover.Epoch), in)
 }
@@ -70,13 +73,13 @@ func (c *Control) signalWithStart(ctx context.Context, id string, in schemas.Sta
 			ID:                       id,
 			TaskQueue:                schemas.GlobalTaskQueue,
 			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
 			WorkflowTaskTimeout:      schemas.FailoverTaskTimeout,
 		}, schemas.FailoverWorkflow, in.Failover)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		// The failover of this epoch ran already; the monitor hears its end
-		// by signal, and the epoch it moved to by the routing record.
+		// The failover of this epoch succeeded already; the monitor hears
+		// its end by signal, and the epoch it moved to by the routing record.
 		return schemas.StartFailoverResult{WorkflowID: id, RunID: started.RunId, Finished: true}, nil
 	}
 	if err != nil {

@@ -44,13 +44,13 @@ const (
 
 // ConfirmDown gives a second opinion on a node's failure from this region:
 // two connections with SELECT 1, 200 ms apart; the node is down only when
-// both fail.
+// both fail. The node is usually in another region: that is the point.
 func (n *Nodes) ConfirmDown(ctx context.Context, in schemas.ConfirmDownInput) (schemas.ConfirmDownResult, error) {
 	n, err := serving(n, in.Cluster)
 	if err != nil {
 		return schemas.ConfirmDownResult{}, err
 	}
-	node, err := n.local(in.Cluster, in.Node)
+	node, err := n.member(in.Cluster, in.Node)
 	if err != nil {
 		return schemas.ConfirmDownResult{}, err
 	}
@@ -237,16 +237,25 @@ func (n *Nodes) WaitCaughtUp(ctx context.Context, in schemas.WaitCaughtUpInput) 
 // local checks the cluster and returns the node, which must be of this
 // worker's region.
 func (n *Nodes) local(cluster, name string) (schemas.PostgresNode, error) {
+	node, err := n.member(cluster, name)
+	if err != nil {
+		return node, err
+	}
+	if region, _ := n.Topology.NodeRegion(name); region != n.Region {
+		return node, activities.InvalidInput("node", fmt.Sprintf("%s is in region %s, but this worker serves %s: run it on the task queue %s",
+			name, region, n.Region, schemas.RegionTaskQueue(region)))
+	}
+	return node, nil
+}
+
+// member finds a PostgreSQL node of the cluster, in any region.
+func (n *Nodes) member(cluster, name string) (schemas.PostgresNode, error) {
 	if cluster != n.Topology.Cluster {
 		return schemas.PostgresNode{}, activities.UnknownCluster(cluster, n.Topology.Cluster)
 	}
 	node, ok := n.Topology.PostgresNode(name)
 	if !ok {
 		return node, activities.InvalidInput("node", fmt.Sprintf("%q is not a PostgreSQL node of cluster %s", name, n.Topology.Cluster))
-	}
-	if region, _ := n.Topology.NodeRegion(name); region != n.Region {
-		return node, activities.InvalidInput("node", fmt.Sprintf("%s is in region %s, but this worker serves %s: run it on the task queue %s",
-			name, region, n.Region, schemas.RegionTaskQueue(region)))
 	}
 	return node, nil
 }
