@@ -310,6 +310,34 @@ func (r *run) waitStatus(ctx context.Context, timeout time.Duration, what string
 	return last, fmt.Errorf("waited %s for %s: status %q, problems %v, error %v", timeout, what, last.Status, last.Problems, lastErr)
 }
 
+// explain says what the monitor and the failover of its epoch were doing,
+// for a round that timed out.
+func (r *run) explain(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	st, err := r.status(ctx)
+	if err != nil {
+		return fmt.Sprintf("monitor status: %v", err)
+	}
+	out := fmt.Sprintf("monitor: status %q, primary %s (%s: %s), epoch %d, paused %v, retry after %s, problems %v",
+		st.Status, st.Primary, st.Components[st.Primary].State, st.Components[st.Primary].Error, st.Epoch, st.Paused,
+		st.RetryAfter.Format(time.RFC3339), st.Problems)
+	if rec, err := r.routing(ctx); err == nil {
+		out += fmt.Sprintf("; routing record: epoch %d, primary %s", rec.Epoch, rec.Primary)
+	}
+	id := schemas.FailoverWorkflowID(r.cluster, st.Epoch)
+	if st.Failover != nil {
+		id = st.Failover.WorkflowID
+	}
+	if d, err := r.tc.DescribeWorkflowExecution(ctx, id, ""); err != nil {
+		out += fmt.Sprintf("; %s: %v", id, err)
+	} else {
+		info := d.GetWorkflowExecutionInfo()
+		out += fmt.Sprintf("; %s: %s, started %s, %d events", id, info.GetStatus(), info.GetStartTime().AsTime().Format(time.RFC3339), info.GetHistoryLength())
+	}
+	return out
+}
+
 func (r *run) routing(ctx context.Context) (schemas.RoutingRecord, error) {
 	var rec schemas.RoutingRecord
 	b, err := r.rdb.Get(ctx, schemas.RoutingKey(r.cluster)).Bytes()
@@ -382,7 +410,7 @@ func (r *run) round(ctx context.Context, n int, async bool) (float64, int, error
 	r.cfg.Logf("round %d: killed %s (postmaster %d)", n, old, pid)
 	first, err := r.writer.firstAckAfter(ctx, n, old, killed, roundTimeout)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("%w; %s", err, r.explain(ctx))
 	}
 	secs := first.Sub(killed).Seconds()
 
