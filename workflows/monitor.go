@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities/ha"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -103,7 +104,7 @@ func newMonitor(ctx workflow.Context, topo schemas.Topology, in schemas.MonitorI
 	if st.Views == nil {
 		st.Views = map[string]schemas.Observation{}
 	}
-	st.Order = judgeOrder(topo)
+	st.Order = policy.JudgeOrder(topo)
 	return &monitor{
 		topo: topo, in: in, st: st, logger: workflow.GetLogger(ctx),
 		probes: map[string]*regionProbe{}, rejoins: map[string]workflow.ChildWorkflowFuture{},
@@ -173,35 +174,11 @@ func (m *monitor) run(ctx workflow.Context) error {
 	}
 }
 
-// judgeOrder is the order components are judged in: a component is judged
-// after what it depends on (replicas after the primary, Redis replicas
-// after the master), so a dependent's failure is not blamed on it.
-func judgeOrder(topo schemas.Topology) []string {
-	var pg, redis, sentinels []string
-	for _, r := range topo.Regions {
-		for _, n := range r.Postgres {
-			pg = append(pg, n.Name)
-		}
-		for _, n := range r.Redis {
-			redis = append(redis, n.Name)
-		}
-		for _, n := range r.Sentinels {
-			sentinels = append(sentinels, n.Name)
-		}
-	}
-	order := append(pg, redis...)
-	order = append(order, sentinels...)
-	for _, r := range topo.RegionNames() {
-		order = append(order, schemas.StoreComponent(r))
-	}
-	return order
-}
-
 // startProbes starts the probe of every region that has none running, and
 // restarts those whose watch list no longer matches the primary.
 func (m *monitor) startProbes(ctx workflow.Context) {
 	for _, region := range m.topo.RegionNames() {
-		watch := m.watchFor(region)
+		watch := policy.WatchFor(m.topo, m.st.Primary, region)
 		p := m.probes[region]
 		if p != nil && slices.Equal(p.watch, watch) {
 			continue
@@ -211,18 +188,6 @@ func (m *monitor) startProbes(ctx workflow.Context) {
 		}
 		m.probes[region] = m.startProbe(ctx, region, watch)
 	}
-}
-
-// watchFor lists the nodes of other regions a region's probe also checks:
-// the primary, so its failure is confirmed from a second region.
-func (m *monitor) watchFor(region string) []string {
-	if m.st.Primary == "" {
-		return nil
-	}
-	if r, _ := m.topo.NodeRegion(m.st.Primary); r == region {
-		return nil
-	}
-	return []string{m.st.Primary}
 }
 
 func (m *monitor) startProbe(ctx workflow.Context, region string, watch []string) *regionProbe {
@@ -264,12 +229,10 @@ func (m *monitor) onProbe(ctx workflow.Context, region string, f workflow.Future
 			return
 		}
 		m.logger.Warn("region probe failed", "region", region, "error", err)
-		// Nothing is known from the region now: its own components are
-		// unknown, which opens their circuits but does not fail them.
+		// Nothing is known from the region now.
 		for _, name := range sortedKeys(m.st.Components) {
-			if o := m.st.Components[name]; o.From == region && o.State != schemas.StateFailed {
-				o.State, o.Error = schemas.StateUnknown, "no probe from region "+region+": "+err.Error()
-				m.st.Components[name] = o
+			if o := m.st.Components[name]; o.From == region {
+				m.st.Components[name] = policy.Unprobed(o, "no probe from region "+region+": "+err.Error())
 			}
 		}
 		_ = workflow.Sleep(ctx, probeRestartDelay)
@@ -315,8 +278,7 @@ func (m *monitor) judge(ctx workflow.Context) {
 			if primaryFailed {
 				m.st.Problems = append(m.st.Problems, fmt.Sprintf("primary %s failed: %s", name, o.Error))
 			}
-		case o.Kind == schemas.KindPostgres && o.Error != "" && o.State != schemas.StateFailed && primaryFailed:
-			// Its own checks pass; it only lost what it streams from.
+		case policy.Degraded(o, primaryFailed):
 			o.State = schemas.StateDegraded
 			m.st.Components[name] = o
 		default:
@@ -338,21 +300,13 @@ func (m *monitor) judge(ctx workflow.Context) {
 }
 
 func (m *monitor) judgeComponent(ctx workflow.Context, o schemas.Observation) {
-	bad := o.State == schemas.StateFailed || (o.Kind == schemas.KindPostgres && o.Error != "" && o.State == schemas.StateHealthy)
+	why, bad := policy.Fault(o)
 	if !bad {
 		delete(m.st.Alerted, o.Name)
 		return
 	}
-	why := o.Error
-	if why == "" {
-		why = o.State
-	}
 	m.st.Problems = append(m.st.Problems, fmt.Sprintf("%s %s: %s", o.Kind, o.Name, why))
-	switch m.criticality(o) {
-	case schemas.CriticalityMinor:
-		return
-	}
-	if m.st.Alerted[o.Name] {
+	if policy.Criticality(m.topo, o) == schemas.CriticalityMinor || m.st.Alerted[o.Name] {
 		return
 	}
 	if m.st.Alerted == nil {
@@ -360,21 +314,6 @@ func (m *monitor) judgeComponent(ctx workflow.Context, o schemas.Observation) {
 	}
 	m.st.Alerted[o.Name] = true
 	m.alert(ctx, "component_failed", "warning", fmt.Sprintf("%s %s in %s is %s: %s", o.Kind, o.Name, o.Region, o.State, why))
-}
-
-// criticality of a component: the topology's, else critical for
-// PostgreSQL, major for Redis and the store, minor for sentinels.
-func (m *monitor) criticality(o schemas.Observation) string {
-	if c := m.topo.NodeCriticality(o.Name); c != "" {
-		return c
-	}
-	switch o.Kind {
-	case schemas.KindPostgres:
-		return schemas.CriticalityCritical
-	case schemas.KindSentinel:
-		return schemas.CriticalityMinor
-	}
-	return schemas.CriticalityMajor
 }
 
 // learnPrimary adopts the routing record, creating it from the node that
@@ -446,8 +385,8 @@ func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observatio
 		return
 	case m.st.Failover != nil:
 		return
-	case m.criticality(primary) != schemas.CriticalityCritical:
-		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, m.criticality(primary)))
+	case policy.Criticality(m.topo, primary) != schemas.CriticalityCritical:
+		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, policy.Criticality(m.topo, primary)))
 		return
 	case workflow.Now(ctx).Before(m.st.RetryAfter):
 		m.wakeAt(ctx, m.st.RetryAfter)
@@ -665,12 +604,7 @@ func (m *monitor) judgeRedis(ctx workflow.Context) {
 	if m.topo.Redis == nil {
 		return
 	}
-	masters := map[string]int{}
-	for _, name := range sortedKeys(m.st.Components) {
-		if o := m.st.Components[name]; o.Kind == schemas.KindSentinel && o.State == schemas.StateHealthy && o.SentinelMaster != "" {
-			masters[o.SentinelMaster]++
-		}
-	}
+	masters := policy.SentinelMasters(m.st.Components)
 	if len(masters) != 1 {
 		if len(masters) > 1 {
 			m.st.Problems = append(m.st.Problems, fmt.Sprintf("sentinels disagree on the Redis master: %v", masters))
@@ -780,21 +714,7 @@ func (m *monitor) onPause(req schemas.PauseRequest, on bool) {
 }
 
 func (m *monitor) setStatus(ctx workflow.Context) {
-	status := schemas.ClusterHealthy
-	switch {
-	case m.st.Paused:
-		status = schemas.ClusterPaused
-	case m.st.Failover != nil && m.st.Failover.Breached:
-		status = schemas.ClusterRTOBreached
-	case m.st.Failover != nil:
-		status = schemas.ClusterFailingOver
-	case m.st.Primary == "" && len(m.st.Components) == 0:
-		status = schemas.ClusterStarting
-	case m.st.Primary == "":
-		status = schemas.ClusterNoPrimary
-	case len(m.st.Problems) > 0:
-		status = schemas.ClusterDegraded
-	}
+	status := policy.ClusterStatus(*m.st)
 	m.st.Status = status
 	if status == m.attr {
 		return
