@@ -25,19 +25,6 @@ const (
 	// probeRestartDelay spaces the restarts of a region probe that fails,
 	// so a region without a worker does not spin.
 	probeRestartDelay = 5 * time.Second
-	// failoverBackoff holds off the next automatic failover after one failed.
-	failoverBackoff = 30 * time.Second
-	// rejoinGrace is how long a replica may fail to stream from the primary
-	// (a repoint in progress) before it is rejoined.
-	rejoinGrace = 10 * time.Second
-	// downRejoinAfter is how long a node with a data directory may stay
-	// down before it is rejoined (started as a replica of the primary).
-	downRejoinAfter = 30 * time.Second
-	// rejoinSettle holds off judging a rejoined node until the probes have
-	// seen it follow.
-	rejoinSettle = time.Minute
-	// rejoinBackoff spaces the attempts to rejoin a node that failed one.
-	rejoinBackoff = 10 * time.Minute
 	// defaultContinueAfter is the history length that makes the monitor
 	// continue as new when the server has not suggested it yet.
 	defaultContinueAfter = 10000
@@ -249,7 +236,7 @@ func (m *monitor) onProbe(ctx workflow.Context, region string, f workflow.Future
 	// A failed primary seen by more than one region is a second detection:
 	// it joins the running failover.
 	if m.st.Primary != "" && slices.Contains(res.Changed, m.st.Primary) {
-		if o := res.Observations[m.st.Primary]; o.State == schemas.StateFailed && m.st.Failover != nil && m.st.Failover.Epoch == m.st.Epoch {
+		if policy.JoinsFailover(*m.st, res.Observations[m.st.Primary]) {
 			m.detect(ctx, region)
 		}
 	}
@@ -372,27 +359,28 @@ func (m *monitor) setPrimary(ctx workflow.Context, primary string, epoch int64) 
 	}
 	now := workflow.Now(ctx)
 	for _, name := range m.st.Order {
-		if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > rejoinSettle {
+		if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > policy.RejoinSettle {
 			delete(m.st.RejoinAfter, name)
 		}
 	}
 }
 
 func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observation) {
-	switch {
-	case m.st.Paused:
+	now := workflow.Now(ctx)
+	criticality := policy.Criticality(m.topo, primary)
+	switch policy.JudgeFailover(*m.st, criticality, now) {
+	case policy.FailoverPaused:
 		m.st.Problems = append(m.st.Problems, "automatic failover is paused")
 		return
-	case m.st.Failover != nil:
+	case policy.FailoverRunning:
 		return
-	case policy.Criticality(m.topo, primary) != schemas.CriticalityCritical:
-		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, policy.Criticality(m.topo, primary)))
+	case policy.FailoverNotCritical:
+		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, criticality))
 		return
-	case workflow.Now(ctx).Before(m.st.RetryAfter):
+	case policy.FailoverBackingOff:
 		m.wakeAt(ctx, m.st.RetryAfter)
 		return
 	}
-	now := workflow.Now(ctx)
 	m.st.Failover = &schemas.ActiveFailover{
 		WorkflowID: schemas.FailoverWorkflowID(m.topo.Cluster, m.st.Epoch),
 		Failed:     primary.Name, Epoch: m.st.Epoch, Started: now,
@@ -406,22 +394,12 @@ func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observatio
 // detection starts it, later ones join it.
 func (m *monitor) detect(ctx workflow.Context, region string) {
 	f := m.st.Failover
-	var confirmed []string
-	for _, key := range sortedKeys(m.st.Views) {
-		if o := m.st.Views[key]; o.Name == f.Failed && o.State == schemas.StateFailed {
-			confirmed = append(confirmed, o.From)
-		}
-	}
-	if o, ok := m.st.Components[f.Failed]; ok && o.State == schemas.StateFailed {
-		confirmed = append(confirmed, o.From)
-	}
-	slices.Sort(confirmed)
 	last := m.st.Components[f.Failed]
 	in := schemas.StartFailoverInput{
 		Failover: schemas.FailoverInput{
 			Cluster: m.topo.Cluster, Failed: f.Failed, Epoch: f.Epoch,
 			LastPrimaryLSN: last.CurrentLSN, Synchronous: last.Synchronous,
-			ConfirmedBy: slices.Compact(confirmed),
+			ConfirmedBy: policy.ConfirmedBy(*m.st, f.Failed),
 			Monitor:     workflow.GetInfo(ctx).WorkflowExecution.ID,
 			Reason:      fmt.Sprintf("primary %s failed %d checks in a row: %s", f.Failed, last.Failures, last.Error),
 		},
@@ -505,7 +483,7 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 	m.st.Failover = nil
 	now := workflow.Now(ctx)
 	if d.Error != "" {
-		m.st.RetryAfter = now.Add(failoverBackoff)
+		m.st.RetryAfter = now.Add(policy.FailoverBackoff)
 		m.alert(ctx, "failover_failed", "critical", fmt.Sprintf("failover %s failed: %s", d.WorkflowID, d.Error))
 		m.resync(ctx)
 		return
@@ -520,14 +498,10 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 // does not follow the primary: a former primary back from the dead, or a
 // replica on an old timeline.
 func (m *monitor) judgeRejoins(ctx workflow.Context) {
-	// A paused cluster is being worked on (a switchover rejoins itself).
-	if m.st.Primary == "" || m.st.Failover != nil || m.st.Paused {
+	if !policy.CanRejoin(*m.st) {
 		return
 	}
 	primary := m.st.Components[m.st.Primary]
-	if primary.State != schemas.StateHealthy || primary.Role != schemas.RolePrimary {
-		return
-	}
 	now := workflow.Now(ctx)
 	for _, name := range m.st.Order {
 		o, ok := m.st.Components[name]
@@ -541,24 +515,11 @@ func (m *monitor) judgeRejoins(ctx workflow.Context) {
 			}
 			continue
 		}
-		diverged := o.Role == schemas.RolePrimary ||
-			(o.Role == schemas.RoleReplica && o.Error != "" && now.Sub(o.Since) >= rejoinGrace) ||
-			(o.Role == schemas.RoleReplica && o.Timeline != 0 && primary.Timeline != 0 && o.Timeline < primary.Timeline && now.Sub(o.Since) >= rejoinGrace)
-		// A node down for a while that its region's worker can start (it
-		// has a data directory) is rejoined too: a fenced former primary does
-		// not come back by itself.
 		node, _ := m.topo.PostgresNode(name)
-		down := o.State == schemas.StateFailed && node.DataDir != "" && now.Sub(o.Since) >= downRejoinAfter
-		if after := m.st.RejoinAfter[name]; now.Before(after) {
-			m.wakeAt(ctx, after)
-			continue
-		}
-		if !down && (!diverged || o.State == schemas.StateFailed) {
-			switch {
-			case o.Role == schemas.RoleReplica && o.Error != "":
-				m.wakeAt(ctx, o.Since.Add(rejoinGrace))
-			case o.State == schemas.StateFailed && node.DataDir != "":
-				m.wakeAt(ctx, o.Since.Add(downRejoinAfter))
+		v := policy.JudgeRejoin(o, primary, node.DataDir != "", m.st.RejoinAfter[name], now)
+		if !v.Start {
+			if !v.RecheckAt.IsZero() {
+				m.wakeAt(ctx, v.RecheckAt)
 			}
 			continue
 		}
@@ -585,13 +546,13 @@ func (m *monitor) onRejoined(ctx workflow.Context, node string, f workflow.Futur
 		m.st.RejoinAfter = map[string]time.Time{}
 	}
 	if err := f.Get(ctx, &res); err != nil {
-		m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinBackoff)
-		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster (next try in %s): %v", node, rejoinBackoff, err))
+		m.st.RejoinAfter[node] = workflow.Now(ctx).Add(policy.RejoinBackoff)
+		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster (next try in %s): %v", node, policy.RejoinBackoff, err))
 		return
 	}
 	// The probes need a moment to see the node streaming: judging it on
 	// what they said before the rejoin would rejoin it again.
-	m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinSettle)
+	m.st.RejoinAfter[node] = workflow.Now(ctx).Add(policy.RejoinSettle)
 	now := workflow.Now(ctx)
 	m.event(ctx, schemas.HAEvent{Kind: schemas.EventRejoin, From: node, To: res.Primary, Epoch: m.st.Epoch,
 		Outcome: "succeeded", Started: now, Finished: now, Detail: res.Detail})
