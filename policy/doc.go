@@ -1,5 +1,5 @@
 // Package policy holds Lifeboat's rules as pure functions: who is promoted,
 // which availability level is met, what retention keeps, what a file sync
-// sends, how a component's state maps to its circuit. No I/O: workflows call
-// them directly.
+// sends, and the health state machine, from a node's checks to the circuit,
+// a failover or a rejoin. No I/O: workflows call them directly.
 package policy

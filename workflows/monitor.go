@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/runnerhub/lifeboat/activities/ha"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -24,19 +25,6 @@ const (
 	// probeRestartDelay spaces the restarts of a region probe that fails,
 	// so a region without a worker does not spin.
 	probeRestartDelay = 5 * time.Second
-	// failoverBackoff holds off the next automatic failover after one failed.
-	failoverBackoff = 30 * time.Second
-	// rejoinGrace is how long a replica may fail to stream from the primary
-	// (a repoint in progress) before it is rejoined.
-	rejoinGrace = 10 * time.Second
-	// downRejoinAfter is how long a node with a data directory may stay
-	// down before it is rejoined (started as a replica of the primary).
-	downRejoinAfter = 30 * time.Second
-	// rejoinSettle holds off judging a rejoined node until the probes have
-	// seen it follow.
-	rejoinSettle = time.Minute
-	// rejoinBackoff spaces the attempts to rejoin a node that failed one.
-	rejoinBackoff = 10 * time.Minute
 	// defaultContinueAfter is the history length that makes the monitor
 	// continue as new when the server has not suggested it yet.
 	defaultContinueAfter = 10000
@@ -103,7 +91,7 @@ func newMonitor(ctx workflow.Context, topo schemas.Topology, in schemas.MonitorI
 	if st.Views == nil {
 		st.Views = map[string]schemas.Observation{}
 	}
-	st.Order = judgeOrder(topo)
+	st.Order = policy.JudgeOrder(topo)
 	return &monitor{
 		topo: topo, in: in, st: st, logger: workflow.GetLogger(ctx),
 		probes: map[string]*regionProbe{}, rejoins: map[string]workflow.ChildWorkflowFuture{},
@@ -173,35 +161,11 @@ func (m *monitor) run(ctx workflow.Context) error {
 	}
 }
 
-// judgeOrder is the order components are judged in: a component is judged
-// after what it depends on (replicas after the primary, Redis replicas
-// after the master), so a dependent's failure is not blamed on it.
-func judgeOrder(topo schemas.Topology) []string {
-	var pg, redis, sentinels []string
-	for _, r := range topo.Regions {
-		for _, n := range r.Postgres {
-			pg = append(pg, n.Name)
-		}
-		for _, n := range r.Redis {
-			redis = append(redis, n.Name)
-		}
-		for _, n := range r.Sentinels {
-			sentinels = append(sentinels, n.Name)
-		}
-	}
-	order := append(pg, redis...)
-	order = append(order, sentinels...)
-	for _, r := range topo.RegionNames() {
-		order = append(order, schemas.StoreComponent(r))
-	}
-	return order
-}
-
 // startProbes starts the probe of every region that has none running, and
 // restarts those whose watch list no longer matches the primary.
 func (m *monitor) startProbes(ctx workflow.Context) {
 	for _, region := range m.topo.RegionNames() {
-		watch := m.watchFor(region)
+		watch := policy.WatchFor(m.topo, m.st.Primary, region)
 		p := m.probes[region]
 		if p != nil && slices.Equal(p.watch, watch) {
 			continue
@@ -211,18 +175,6 @@ func (m *monitor) startProbes(ctx workflow.Context) {
 		}
 		m.probes[region] = m.startProbe(ctx, region, watch)
 	}
-}
-
-// watchFor lists the nodes of other regions a region's probe also checks:
-// the primary, so its failure is confirmed from a second region.
-func (m *monitor) watchFor(region string) []string {
-	if m.st.Primary == "" {
-		return nil
-	}
-	if r, _ := m.topo.NodeRegion(m.st.Primary); r == region {
-		return nil
-	}
-	return []string{m.st.Primary}
 }
 
 func (m *monitor) startProbe(ctx workflow.Context, region string, watch []string) *regionProbe {
@@ -264,12 +216,10 @@ func (m *monitor) onProbe(ctx workflow.Context, region string, f workflow.Future
 			return
 		}
 		m.logger.Warn("region probe failed", "region", region, "error", err)
-		// Nothing is known from the region now: its own components are
-		// unknown, which opens their circuits but does not fail them.
+		// Nothing is known from the region now.
 		for _, name := range sortedKeys(m.st.Components) {
-			if o := m.st.Components[name]; o.From == region && o.State != schemas.StateFailed {
-				o.State, o.Error = schemas.StateUnknown, "no probe from region "+region+": "+err.Error()
-				m.st.Components[name] = o
+			if o := m.st.Components[name]; o.From == region {
+				m.st.Components[name] = policy.Unprobed(o, "no probe from region "+region+": "+err.Error())
 			}
 		}
 		_ = workflow.Sleep(ctx, probeRestartDelay)
@@ -286,7 +236,7 @@ func (m *monitor) onProbe(ctx workflow.Context, region string, f workflow.Future
 	// A failed primary seen by more than one region is a second detection:
 	// it joins the running failover.
 	if m.st.Primary != "" && slices.Contains(res.Changed, m.st.Primary) {
-		if o := res.Observations[m.st.Primary]; o.State == schemas.StateFailed && m.st.Failover != nil && m.st.Failover.Epoch == m.st.Epoch {
+		if policy.JoinsFailover(*m.st, res.Observations[m.st.Primary]) {
 			m.detect(ctx, region)
 		}
 	}
@@ -315,8 +265,7 @@ func (m *monitor) judge(ctx workflow.Context) {
 			if primaryFailed {
 				m.st.Problems = append(m.st.Problems, fmt.Sprintf("primary %s failed: %s", name, o.Error))
 			}
-		case o.Kind == schemas.KindPostgres && o.Error != "" && o.State != schemas.StateFailed && primaryFailed:
-			// Its own checks pass; it only lost what it streams from.
+		case policy.Degraded(o, primaryFailed):
 			o.State = schemas.StateDegraded
 			m.st.Components[name] = o
 		default:
@@ -338,21 +287,13 @@ func (m *monitor) judge(ctx workflow.Context) {
 }
 
 func (m *monitor) judgeComponent(ctx workflow.Context, o schemas.Observation) {
-	bad := o.State == schemas.StateFailed || (o.Kind == schemas.KindPostgres && o.Error != "" && o.State == schemas.StateHealthy)
+	why, bad := policy.Fault(o)
 	if !bad {
 		delete(m.st.Alerted, o.Name)
 		return
 	}
-	why := o.Error
-	if why == "" {
-		why = o.State
-	}
 	m.st.Problems = append(m.st.Problems, fmt.Sprintf("%s %s: %s", o.Kind, o.Name, why))
-	switch m.criticality(o) {
-	case schemas.CriticalityMinor:
-		return
-	}
-	if m.st.Alerted[o.Name] {
+	if policy.Criticality(m.topo, o) == schemas.CriticalityMinor || m.st.Alerted[o.Name] {
 		return
 	}
 	if m.st.Alerted == nil {
@@ -360,21 +301,6 @@ func (m *monitor) judgeComponent(ctx workflow.Context, o schemas.Observation) {
 	}
 	m.st.Alerted[o.Name] = true
 	m.alert(ctx, "component_failed", "warning", fmt.Sprintf("%s %s in %s is %s: %s", o.Kind, o.Name, o.Region, o.State, why))
-}
-
-// criticality of a component: the topology's, else critical for
-// PostgreSQL, major for Redis and the store, minor for sentinels.
-func (m *monitor) criticality(o schemas.Observation) string {
-	if c := m.topo.NodeCriticality(o.Name); c != "" {
-		return c
-	}
-	switch o.Kind {
-	case schemas.KindPostgres:
-		return schemas.CriticalityCritical
-	case schemas.KindSentinel:
-		return schemas.CriticalityMinor
-	}
-	return schemas.CriticalityMajor
 }
 
 // learnPrimary adopts the routing record, creating it from the node that
@@ -433,27 +359,28 @@ func (m *monitor) setPrimary(ctx workflow.Context, primary string, epoch int64) 
 	}
 	now := workflow.Now(ctx)
 	for _, name := range m.st.Order {
-		if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > rejoinSettle {
+		if after, ok := m.st.RejoinAfter[name]; ok && after.Sub(now) > policy.RejoinSettle {
 			delete(m.st.RejoinAfter, name)
 		}
 	}
 }
 
 func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observation) {
-	switch {
-	case m.st.Paused:
+	now := workflow.Now(ctx)
+	criticality := policy.Criticality(m.topo, primary)
+	switch policy.JudgeFailover(*m.st, criticality, now) {
+	case policy.FailoverPaused:
 		m.st.Problems = append(m.st.Problems, "automatic failover is paused")
 		return
-	case m.st.Failover != nil:
+	case policy.FailoverRunning:
 		return
-	case m.criticality(primary) != schemas.CriticalityCritical:
-		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, m.criticality(primary)))
+	case policy.FailoverNotCritical:
+		m.alert(ctx, "primary_failed", "critical", fmt.Sprintf("primary %s failed; its criticality is %s, so no failover", primary.Name, criticality))
 		return
-	case workflow.Now(ctx).Before(m.st.RetryAfter):
+	case policy.FailoverBackingOff:
 		m.wakeAt(ctx, m.st.RetryAfter)
 		return
 	}
-	now := workflow.Now(ctx)
 	m.st.Failover = &schemas.ActiveFailover{
 		WorkflowID: schemas.FailoverWorkflowID(m.topo.Cluster, m.st.Epoch),
 		Failed:     primary.Name, Epoch: m.st.Epoch, Started: now,
@@ -467,22 +394,12 @@ func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observatio
 // detection starts it, later ones join it.
 func (m *monitor) detect(ctx workflow.Context, region string) {
 	f := m.st.Failover
-	var confirmed []string
-	for _, key := range sortedKeys(m.st.Views) {
-		if o := m.st.Views[key]; o.Name == f.Failed && o.State == schemas.StateFailed {
-			confirmed = append(confirmed, o.From)
-		}
-	}
-	if o, ok := m.st.Components[f.Failed]; ok && o.State == schemas.StateFailed {
-		confirmed = append(confirmed, o.From)
-	}
-	slices.Sort(confirmed)
 	last := m.st.Components[f.Failed]
 	in := schemas.StartFailoverInput{
 		Failover: schemas.FailoverInput{
 			Cluster: m.topo.Cluster, Failed: f.Failed, Epoch: f.Epoch,
 			LastPrimaryLSN: last.CurrentLSN, Synchronous: last.Synchronous,
-			ConfirmedBy: slices.Compact(confirmed),
+			ConfirmedBy: policy.ConfirmedBy(*m.st, f.Failed),
 			Monitor:     workflow.GetInfo(ctx).WorkflowExecution.ID,
 			Reason:      fmt.Sprintf("primary %s failed %d checks in a row: %s", f.Failed, last.Failures, last.Error),
 		},
@@ -566,7 +483,7 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 	m.st.Failover = nil
 	now := workflow.Now(ctx)
 	if d.Error != "" {
-		m.st.RetryAfter = now.Add(failoverBackoff)
+		m.st.RetryAfter = now.Add(policy.FailoverBackoff)
 		m.alert(ctx, "failover_failed", "critical", fmt.Sprintf("failover %s failed: %s", d.WorkflowID, d.Error))
 		m.resync(ctx)
 		return
@@ -581,14 +498,10 @@ func (m *monitor) onFailoverDone(ctx workflow.Context, d schemas.FailoverDone) {
 // does not follow the primary: a former primary back from the dead, or a
 // replica on an old timeline.
 func (m *monitor) judgeRejoins(ctx workflow.Context) {
-	// A paused cluster is being worked on (a switchover rejoins itself).
-	if m.st.Primary == "" || m.st.Failover != nil || m.st.Paused {
+	if !policy.CanRejoin(*m.st) {
 		return
 	}
 	primary := m.st.Components[m.st.Primary]
-	if primary.State != schemas.StateHealthy || primary.Role != schemas.RolePrimary {
-		return
-	}
 	now := workflow.Now(ctx)
 	for _, name := range m.st.Order {
 		o, ok := m.st.Components[name]
@@ -602,24 +515,11 @@ func (m *monitor) judgeRejoins(ctx workflow.Context) {
 			}
 			continue
 		}
-		diverged := o.Role == schemas.RolePrimary ||
-			(o.Role == schemas.RoleReplica && o.Error != "" && now.Sub(o.Since) >= rejoinGrace) ||
-			(o.Role == schemas.RoleReplica && o.Timeline != 0 && primary.Timeline != 0 && o.Timeline < primary.Timeline && now.Sub(o.Since) >= rejoinGrace)
-		// A node down for a while that its region's worker can start (it
-		// has a data directory) is rejoined too: a fenced former primary does
-		// not come back by itself.
 		node, _ := m.topo.PostgresNode(name)
-		down := o.State == schemas.StateFailed && node.DataDir != "" && now.Sub(o.Since) >= downRejoinAfter
-		if after := m.st.RejoinAfter[name]; now.Before(after) {
-			m.wakeAt(ctx, after)
-			continue
-		}
-		if !down && (!diverged || o.State == schemas.StateFailed) {
-			switch {
-			case o.Role == schemas.RoleReplica && o.Error != "":
-				m.wakeAt(ctx, o.Since.Add(rejoinGrace))
-			case o.State == schemas.StateFailed && node.DataDir != "":
-				m.wakeAt(ctx, o.Since.Add(downRejoinAfter))
+		v := policy.JudgeRejoin(o, primary, node.DataDir != "", m.st.RejoinAfter[name], now)
+		if !v.Start {
+			if !v.RecheckAt.IsZero() {
+				m.wakeAt(ctx, v.RecheckAt)
 			}
 			continue
 		}
@@ -646,13 +546,13 @@ func (m *monitor) onRejoined(ctx workflow.Context, node string, f workflow.Futur
 		m.st.RejoinAfter = map[string]time.Time{}
 	}
 	if err := f.Get(ctx, &res); err != nil {
-		m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinBackoff)
-		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster (next try in %s): %v", node, rejoinBackoff, err))
+		m.st.RejoinAfter[node] = workflow.Now(ctx).Add(policy.RejoinBackoff)
+		m.alert(ctx, "rejoin_failed", "warning", fmt.Sprintf("%s cannot rejoin the cluster (next try in %s): %v", node, policy.RejoinBackoff, err))
 		return
 	}
 	// The probes need a moment to see the node streaming: judging it on
 	// what they said before the rejoin would rejoin it again.
-	m.st.RejoinAfter[node] = workflow.Now(ctx).Add(rejoinSettle)
+	m.st.RejoinAfter[node] = workflow.Now(ctx).Add(policy.RejoinSettle)
 	now := workflow.Now(ctx)
 	m.event(ctx, schemas.HAEvent{Kind: schemas.EventRejoin, From: node, To: res.Primary, Epoch: m.st.Epoch,
 		Outcome: "succeeded", Started: now, Finished: now, Detail: res.Detail})
@@ -665,12 +565,7 @@ func (m *monitor) judgeRedis(ctx workflow.Context) {
 	if m.topo.Redis == nil {
 		return
 	}
-	masters := map[string]int{}
-	for _, name := range sortedKeys(m.st.Components) {
-		if o := m.st.Components[name]; o.Kind == schemas.KindSentinel && o.State == schemas.StateHealthy && o.SentinelMaster != "" {
-			masters[o.SentinelMaster]++
-		}
-	}
+	masters := policy.SentinelMasters(m.st.Components)
 	if len(masters) != 1 {
 		if len(masters) > 1 {
 			m.st.Problems = append(m.st.Problems, fmt.Sprintf("sentinels disagree on the Redis master: %v", masters))
@@ -780,21 +675,7 @@ func (m *monitor) onPause(req schemas.PauseRequest, on bool) {
 }
 
 func (m *monitor) setStatus(ctx workflow.Context) {
-	status := schemas.ClusterHealthy
-	switch {
-	case m.st.Paused:
-		status = schemas.ClusterPaused
-	case m.st.Failover != nil && m.st.Failover.Breached:
-		status = schemas.ClusterRTOBreached
-	case m.st.Failover != nil:
-		status = schemas.ClusterFailingOver
-	case m.st.Primary == "" && len(m.st.Components) == 0:
-		status = schemas.ClusterStarting
-	case m.st.Primary == "":
-		status = schemas.ClusterNoPrimary
-	case len(m.st.Problems) > 0:
-		status = schemas.ClusterDegraded
-	}
+	status := policy.ClusterStatus(*m.st)
 	m.st.Status = status
 	if status == m.attr {
 		return

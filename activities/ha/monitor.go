@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -34,16 +35,16 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 		}
 	}
 	checks := p.regionChecks(region, extra)
-	cfg := trackConfig{
-		threshold:   in.Threshold,
-		maxLagBytes: p.Topology.Targets.MaxLag(),
-		rpo:         time.Duration(p.Topology.Targets.RPO),
-		timeout:     min(in.Interval, nodeTimeout),
-		horizon:     schemas.PredictionHorizon,
+	cfg := policy.TrackConfig{
+		Threshold:   in.Threshold,
+		MaxLagBytes: p.Topology.Targets.MaxLag(),
+		RPO:         time.Duration(p.Topology.Targets.RPO),
+		Timeout:     min(in.Interval, nodeTimeout),
+		Horizon:     schemas.PredictionHorizon,
 	}
-	trackers := map[string]*tracker{}
+	trackers := map[string]*policy.Tracker{}
 	for name, o := range in.Known {
-		trackers[name] = newTracker(o)
+		trackers[name] = policy.NewTracker(o)
 	}
 
 	deadline := time.Now().Add(in.MaxWait)
@@ -64,7 +65,7 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 		first = false
 		now := time.Now()
 		res := schemas.MonitorProbeResult{Region: in.Region, Observations: map[string]schemas.Observation{}, Checks: round}
-		nodes := p.checkNodes(ctx, in.Region, checks, cfg.timeout)
+		nodes := p.checkNodes(ctx, in.Region, checks, cfg.Timeout)
 		fillStandbyLag(nodes)
 		beat.beat(ctx, region, nodes, now)
 		for i := range nodes {
@@ -75,13 +76,13 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 		for _, h := range nodes {
 			t := trackers[h.Name]
 			if t == nil {
-				t = newTracker(schemas.Observation{})
+				t = policy.NewTracker(schemas.Observation{})
 				trackers[h.Name] = t
 			}
-			o := t.update(h, in.Region, now, cfg)
+			o := t.Update(h, in.Region, now, cfg)
 			res.Observations[h.Name] = o
 			known, ok := in.Known[h.Name]
-			if !ok || changed(known, o) {
+			if !ok || policy.Changed(known, o) {
 				res.Changed = append(res.Changed, h.Name)
 			}
 		}

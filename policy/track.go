@@ -1,4 +1,4 @@
-package ha
+package policy
 
 import (
 	"fmt"
@@ -22,13 +22,19 @@ const (
 	trendWindow    = 30 // samples a trend is fitted over
 )
 
-// trackConfig is what a tracker judges against.
-type trackConfig struct {
-	threshold   int
-	maxLagBytes int64
-	rpo         time.Duration
-	timeout     time.Duration
-	horizon     time.Duration
+// TrackConfig is what a Tracker judges a node's checks against.
+type TrackConfig struct {
+	// Threshold is how many failed checks in a row fail a node, and how
+	// many good ones in a row bring a failed node back to healthy.
+	Threshold int
+	// MaxLagBytes and RPO are a replica's replication lag budget; an RPO
+	// of 0 leaves the time out of it.
+	MaxLagBytes int64
+	RPO         time.Duration
+	// Timeout is a check's timeout: the latency trend warns before it.
+	Timeout time.Duration
+	// Horizon is how far ahead trends are extrapolated.
+	Horizon time.Duration
 }
 
 type sample struct {
@@ -36,10 +42,12 @@ type sample struct {
 	v  float64
 }
 
-// tracker turns one node's checks into a judgement: consecutive failures
+// Tracker turns one node's checks into a judgement: consecutive failures
 // against the threshold, latency baselines with anomaly flags, replication
-// lag against its budget, and trends extrapolated over the horizon.
-type tracker struct {
+// lag against its budget, and trends extrapolated over the horizon. It
+// keeps the history its baselines and trends need, so a probe keeps one
+// Tracker a node for as long as it runs.
+type Tracker struct {
 	obs       schemas.Observation
 	latencies []float64
 	latTrend  []sample
@@ -47,10 +55,11 @@ type tracker struct {
 	odd, even int // consecutive anomalous and normal checks
 }
 
-// newTracker starts from the monitor's last judgement, so a restarted probe
-// keeps the failure count and baselines it had.
-func newTracker(known schemas.Observation) *tracker {
-	t := &tracker{obs: known}
+// NewTracker starts from the monitor's last judgement of the node, so a
+// restarted probe keeps the failure count and baselines it had; a node
+// without one starts from the zero Observation.
+func NewTracker(known schemas.Observation) *Tracker {
+	t := &Tracker{obs: known}
 	if known.EWMAMS > 0 {
 		// Seed the window with the baseline so anomalies stay judgeable.
 		for range minBaseline {
@@ -69,8 +78,9 @@ func live(h schemas.NodeHealth) bool {
 	return h.Role != schemas.RoleUnknown
 }
 
-// update folds one check into the judgement.
-func (t *tracker) update(h schemas.NodeHealth, from string, now time.Time, cfg trackConfig) schemas.Observation {
+// Update folds one check of the node, made from region from at now, into
+// the judgement and returns it.
+func (t *Tracker) Update(h schemas.NodeHealth, from string, now time.Time, cfg TrackConfig) schemas.Observation {
 	o := t.obs
 	o.Name, o.Kind, o.Region, o.From = h.Name, h.Kind, h.Region, from
 	o.Error = h.Error
@@ -82,7 +92,7 @@ func (t *tracker) update(h schemas.NodeHealth, from string, now time.Time, cfg t
 		case schemas.StateFailed, schemas.StateRecovering, schemas.StateUnknown:
 			o.Successes++
 			o.State = schemas.StateRecovering
-			if o.Successes >= cfg.threshold {
+			if o.Successes >= cfg.Threshold {
 				o.State = schemas.StateHealthy
 			}
 		default:
@@ -95,7 +105,7 @@ func (t *tracker) update(h schemas.NodeHealth, from string, now time.Time, cfg t
 		o.Successes = 0
 		o.Failures++
 		o.State = schemas.StateSuspect
-		if o.Failures >= cfg.threshold {
+		if o.Failures >= cfg.Threshold {
 			o.State = schemas.StateFailed
 		}
 	}
@@ -106,7 +116,7 @@ func (t *tracker) update(h schemas.NodeHealth, from string, now time.Time, cfg t
 	return o
 }
 
-func (t *tracker) latency(o *schemas.Observation, ms float64, now time.Time, cfg trackConfig) {
+func (t *Tracker) latency(o *schemas.Observation, ms float64, now time.Time, cfg TrackConfig) {
 	o.LatencyMS = ms
 	baseline := len(t.latencies) >= minBaseline
 	anomalous := baseline && ms > anomalyFloorMS && ms > anomalyFactor*o.EWMAMS && ms > anomalyFactor*o.P95MS
@@ -137,7 +147,7 @@ func (t *tracker) latency(o *schemas.Observation, ms float64, now time.Time, cfg
 	t.latTrend = appendSample(t.latTrend, sample{now, ms})
 }
 
-func (t *tracker) replication(o *schemas.Observation, h schemas.NodeHealth, now time.Time, cfg trackConfig) {
+func (t *Tracker) replication(o *schemas.Observation, h schemas.NodeHealth, now time.Time, cfg TrackConfig) {
 	o.CurrentLSN, o.ReceivedLSN, o.Timeline, o.Upstream = h.CurrentLSN, h.ReceivedLSN, h.Timeline, h.Upstream
 	o.Synchronous = nil
 	for _, s := range h.Standbys {
@@ -156,13 +166,13 @@ func (t *tracker) replication(o *schemas.Observation, h schemas.NodeHealth, now 
 		o.OverBudget, o.Warning = false, t.latencyWarning(cfg)
 		return
 	}
-	o.OverBudget = o.LagBytes > cfg.maxLagBytes || (cfg.rpo > 0 && o.LagSeconds > cfg.rpo.Seconds())
+	o.OverBudget = o.LagBytes > cfg.MaxLagBytes || (cfg.RPO > 0 && o.LagSeconds > cfg.RPO.Seconds())
 	t.lagTrend = appendSample(t.lagTrend, sample{now, float64(o.LagBytes)})
 	o.Warning = ""
 	if !o.OverBudget {
-		if at, ok := crossing(t.lagTrend, float64(cfg.maxLagBytes), cfg.horizon); ok {
+		if at, ok := crossing(t.lagTrend, float64(cfg.MaxLagBytes), cfg.Horizon); ok {
 			o.Warning = fmt.Sprintf("replication lag %d bytes is growing: predicted to pass the %d byte budget in %.0fs",
-				o.LagBytes, cfg.maxLagBytes, at.Seconds())
+				o.LagBytes, cfg.MaxLagBytes, at.Seconds())
 		}
 	}
 	if o.Warning == "" {
@@ -172,9 +182,9 @@ func (t *tracker) replication(o *schemas.Observation, h schemas.NodeHealth, now 
 
 // latencyWarning predicts a check slower than the timeout, at which point
 // the node would count as failed.
-func (t *tracker) latencyWarning(cfg trackConfig) string {
-	limit := float64(cfg.timeout.Milliseconds())
-	if at, ok := crossing(t.latTrend, limit, cfg.horizon); ok {
+func (t *Tracker) latencyWarning(cfg TrackConfig) string {
+	limit := float64(cfg.Timeout.Milliseconds())
+	if at, ok := crossing(t.latTrend, limit, cfg.Horizon); ok {
 		return fmt.Sprintf("check latency is growing: predicted to pass the %.0fms timeout in %.0fs", limit, at.Seconds())
 	}
 	return ""
@@ -230,10 +240,10 @@ func percentile(xs []float64, p float64) float64 {
 	return s[i]
 }
 
-// changed says whether a judgement differs from the known one in a way the
+// Changed says whether a judgement differs from the known one in a way the
 // monitor must hear about: state, role, flags, topology. Numbers that drift
 // (latency, lag) are not news until they cross a limit.
-func changed(known, cur schemas.Observation) bool {
+func Changed(known, cur schemas.Observation) bool {
 	return known.State != cur.State || known.Role != cur.Role ||
 		known.Anomaly != cur.Anomaly || known.OverBudget != cur.OverBudget ||
 		(known.Warning == "") != (cur.Warning == "") ||
