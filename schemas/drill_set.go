@@ -58,9 +58,9 @@ func (t *Topology) drillSet() *Topology {
 	dir := filepath.Join(t.Drill.ScratchDir, DrillSetDir)
 	node := func(name string, port int) PostgresNode {
 		dsn := model.DSN
-		if params, err := conninfo.ParseDSN(model.DSN); err == nil {
+		if params, err := conninfo.Parse(model.DSN); err == nil {
 			params["host"], params["port"] = "127.0.0.1", strconv.Itoa(port)
-			dsn = conninfo.FormatConninfo(params)
+			dsn = conninfo.Format(params)
 		}
 		return PostgresNode{
 			Name: name, DSN: dsn, Password: model.Password, Priority: 100,

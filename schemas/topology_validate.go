@@ -134,7 +134,7 @@ func checkDSN(at problemPath, dsn string) Problems {
 	if dsn == "" {
 		return Problems{at.problem(msgRequired)}
 	}
-	params, err := conninfo.ParseDSN(dsn)
+	params, err := conninfo.Parse(dsn)
 	if err != nil {
 		return Problems{at.problem(err.Error())}
 	}
@@ -385,7 +385,7 @@ func (t *Topology) checkMonitorLogin() Problems {
 	}
 	for i, r := range t.Regions {
 		for j, n := range r.Postgres {
-			params, err := conninfo.ParseDSN(n.DSN)
+			params, err := conninfo.Parse(n.DSN)
 			if err != nil || params["user"] != login.User {
 				continue
 			}

@@ -80,7 +80,7 @@ func (d *Drill) BuildDrillReplica(ctx context.Context, in schemas.BuildDrillRepl
 		if err := os.RemoveAll(replica.DataDir); err != nil {
 			return schemas.BuildDrillReplicaResult{}, err
 		}
-		source := conninfo.FormatConninfo(map[string]string{
+		source := conninfo.Format(map[string]string{
 			"host": "127.0.0.1", "port": fmt.Sprint(primaryPort), "user": repl.User, "password": replPW,
 			"application_name": schemas.DrillReplica, "sslmode": "disable",
 		})

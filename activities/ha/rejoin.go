@@ -276,14 +276,14 @@ func (n *Nodes) replicationSource(primary schemas.PostgresNode) (string, string,
 	if err != nil {
 		return "", "", fmt.Errorf("password of the replication role: %w", err)
 	}
-	params, err := conninfo.DSNTLS(primary.DSN)
+	params, err := conninfo.TLSKeywords(primary.DSN)
 	if err != nil {
 		return "", "", activities.InvalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
 	}
 	maps.Copy(params, map[string]string{
 		"host": host, "port": strconv.Itoa(int(port)), "user": repl.User, "application_name": "lifeboat-rebuild", "connect_timeout": "5",
 	})
-	return conninfo.FormatConninfo(params), pw, nil
+	return conninfo.Format(params), pw, nil
 }
 
 // divergence is pg_rewind's line saying where the timelines parted.
@@ -299,7 +299,7 @@ func divergence(output string) string {
 // rewindSource is the primary as pg_rewind's --source-server (the node's
 // DSN: a superuser login, with its TLS settings) and its password.
 func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, error) {
-	params, err := conninfo.ParseDSN(primary.DSN)
+	params, err := conninfo.Parse(primary.DSN)
 	if err != nil {
 		return "", "", activities.InvalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
 	}
@@ -318,7 +318,7 @@ func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, erro
 	if params["dbname"] == "" {
 		params["dbname"] = "postgres"
 	}
-	return conninfo.FormatConninfo(params), pw, nil
+	return conninfo.Format(params), pw, nil
 }
 
 // writeStandbyConf makes the next start a standby of primary: its
