@@ -9,10 +9,8 @@ import (
 	"io"
 	"sync/atomic"
 
-	"filippo.io/age"
 	"github.com/runnerhub/lifeboat/activities/objstore"
 	"github.com/runnerhub/lifeboat/activities/pipeline"
-	"github.com/runnerhub/lifeboat/schemas"
 )
 
 // SealStream streams what write produces through the pipeline into key,
@@ -50,20 +48,6 @@ func VerifyStored(ctx context.Context, store objstore.Store, key string, want pi
 			key, store, n, got, want.StoredSize, want.StoredSHA256))
 	}
 	return nil
-}
-
-// IdentitiesOf reads the age identity a topology names, with the worker's
-// secrets; a missing or bad one is the topology's fault, not retryable.
-func IdentitiesOf(c *Clients, topo *schemas.Topology) ([]age.Identity, error) {
-	text, err := c.Secrets.Value(topo.Backup.Identity)
-	if err != nil {
-		return nil, InvalidInput("backup.identity", err.Error())
-	}
-	ids, err := pipeline.ParseIdentities(text)
-	if err != nil {
-		return nil, InvalidInput("backup.identity", err.Error())
-	}
-	return ids, nil
 }
 
 // SealAndPut streams src through the pipeline into one object.
