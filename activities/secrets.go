@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 
+	"filippo.io/age"
+
+	"github.com/runnerhub/lifeboat/activities/pipeline"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -59,4 +62,18 @@ func StoreEnv(t *schemas.Topology, secrets Secrets) ([]string, error) {
 		env = append(env, s.Env+"="+v)
 	}
 	return env, nil
+}
+
+// IdentitiesOf reads the age identity a topology names, with the worker's
+// secrets; a missing or bad one is the topology's fault, not retryable.
+func IdentitiesOf(c *Clients, topo *schemas.Topology) ([]age.Identity, error) {
+	text, err := c.Secrets.Value(topo.Backup.Identity)
+	if err != nil {
+		return nil, InvalidInput("backup.identity", err.Error())
+	}
+	ids, err := pipeline.ParseIdentities(text)
+	if err != nil {
+		return nil, InvalidInput("backup.identity", err.Error())
+	}
+	return ids, nil
 }

@@ -3,6 +3,8 @@ package schemas
 import (
 	"path/filepath"
 	"strconv"
+
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 )
 
 // A failover drill rehearses the real Failover workflow on a scratch
@@ -56,9 +58,9 @@ func (t *Topology) drillSet() *Topology {
 	dir := filepath.Join(t.Drill.ScratchDir, DrillSetDir)
 	node := func(name string, port int) PostgresNode {
 		dsn := model.DSN
-		if params, err := ParseDSN(model.DSN); err == nil {
+		if params, err := conninfo.Parse(model.DSN); err == nil {
 			params["host"], params["port"] = "127.0.0.1", strconv.Itoa(port)
-			dsn = FormatConninfo(params)
+			dsn = conninfo.Format(params)
 		}
 		return PostgresNode{
 			Name: name, DSN: dsn, Password: model.Password, Priority: 100,

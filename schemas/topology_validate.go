@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 )
 
 // MinProbeInterval is the shortest probe interval: below it probes would load
@@ -132,7 +134,7 @@ func checkDSN(at problemPath, dsn string) Problems {
 	if dsn == "" {
 		return Problems{at.problem(msgRequired)}
 	}
-	params, err := ParseDSN(dsn)
+	params, err := conninfo.Parse(dsn)
 	if err != nil {
 		return Problems{at.problem(err.Error())}
 	}
@@ -383,7 +385,7 @@ func (t *Topology) checkMonitorLogin() Problems {
 	}
 	for i, r := range t.Regions {
 		for j, n := range r.Postgres {
-			params, err := ParseDSN(n.DSN)
+			params, err := conninfo.Parse(n.DSN)
 			if err != nil || params["user"] != login.User {
 				continue
 			}

@@ -97,7 +97,7 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 
 	var done atomic.Int64
 	stopBeat := b.heartbeat(ctx, m.Object, &done, estimate)
-	sums, upErr := activities.SealAndPut(ctx, store, m.Object, &activities.CountingReader{R: stdout, N: &done}, pipeline.Options{
+	sums, upErr := pipeline.SealAndPut(ctx, store, m.Object, &pipeline.CountingReader{R: stdout, N: &done}, pipeline.Options{
 		Recipients: recipients, Level: b.Level, Concurrency: b.Concurrency,
 	})
 	stopBeat()
@@ -113,7 +113,7 @@ func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseIn
 	if err := parseBaseBackupLog(stderr.Bytes(), &m); err != nil {
 		return schemas.BackupDatabaseResult{}, err
 	}
-	if err := activities.VerifyStored(ctx, store, m.Object, sums); err != nil {
+	if err := verifyStored(ctx, store, m.Object, sums); err != nil {
 		return schemas.BackupDatabaseResult{}, err
 	}
 	m.PlainSize, m.StoredSize = sums.PlainSize, sums.StoredSize
@@ -329,6 +329,16 @@ var (
 	startPoint = regexp.MustCompile(`write-ahead log start point: ([0-9A-F]+/[0-9A-F]+) on timeline (\d+)`)
 	endPoint   = regexp.MustCompile(`write-ahead log end point: ([0-9A-F]+/[0-9A-F]+)`)
 )
+
+// verifyStored reads an uploaded object back (pipeline.VerifyStored). Other
+// bytes than the upload wrote are corrupt: a retry would read them again.
+func verifyStored(ctx context.Context, store objstore.Store, key string, want pipeline.Sums) error {
+	err := pipeline.VerifyStored(ctx, store, key, want)
+	if pipeline.IsCorrupt(err) {
+		return activities.Corrupt(err.Error())
+	}
+	return err
+}
 
 // parseBaseBackupLog takes the start and stop LSN and the timeline from
 // pg_basebackup's verbose output.

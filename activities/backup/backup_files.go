@@ -160,14 +160,14 @@ func (b *Backup) sealPart(ctx context.Context, cluster, id, kind, region, source
 
 	var done atomic.Int64
 	stopBeat := b.heartbeat(ctx, key, &done, estimate)
-	sums, err := activities.SealStream(ctx, store, key, pipeline.Options{
+	sums, err := pipeline.SealStream(ctx, store, key, pipeline.Options{
 		Recipients: recipients, Level: b.Level, Concurrency: b.Concurrency,
 	}, &done, write)
 	stopBeat()
 	if err != nil {
 		return schemas.Manifest{}, err
 	}
-	if err := activities.VerifyStored(ctx, store, key, sums); err != nil {
+	if err := verifyStored(ctx, store, key, sums); err != nil {
 		return schemas.Manifest{}, err
 	}
 	m.PlainSize, m.StoredSize = sums.PlainSize, sums.StoredSize

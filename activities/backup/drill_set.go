@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 	"github.com/runnerhub/lifeboat/internal/pgos"
 	"github.com/runnerhub/lifeboat/schemas"
 )
@@ -79,11 +80,11 @@ func (d *Drill) BuildDrillReplica(ctx context.Context, in schemas.BuildDrillRepl
 		if err := os.RemoveAll(replica.DataDir); err != nil {
 			return schemas.BuildDrillReplicaResult{}, err
 		}
-		conninfo := schemas.FormatConninfo(map[string]string{
+		source := conninfo.Format(map[string]string{
 			"host": "127.0.0.1", "port": fmt.Sprint(primaryPort), "user": repl.User, "password": replPW,
 			"application_name": schemas.DrillReplica, "sslmode": "disable",
 		})
-		if err := r.runAsPostgres(ctx, u, nil, "pg_basebackup", "-d", conninfo, "-D", replica.DataDir,
+		if err := r.runAsPostgres(ctx, u, nil, "pg_basebackup", "-d", source, "-D", replica.DataDir,
 			"-X", "stream", "-c", "fast", "--no-password"); err != nil {
 			return schemas.BuildDrillReplicaResult{}, fmt.Errorf("pg_basebackup of the drill replica: %w", err)
 		}
@@ -91,7 +92,7 @@ func (d *Drill) BuildDrillReplica(ctx context.Context, in schemas.BuildDrillRepl
 		conf := strings.Join([]string{"", "# --- lifeboat drill replica ---",
 			fmt.Sprintf("port = %d", replicaPort),
 			"cluster_name = '" + schemas.DrillReplica + "'",
-			"primary_conninfo = '" + strings.ReplaceAll(conninfo, "'", "''") + "'",
+			"primary_conninfo = '" + strings.ReplaceAll(source, "'", "''") + "'",
 			"primary_slot_name = ''",
 			// Never the production archive: the set lives on its own.
 			"restore_command = ''",

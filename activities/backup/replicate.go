@@ -17,6 +17,7 @@ import (
 
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/activities/objstore"
+	"github.com/runnerhub/lifeboat/activities/pipeline"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -119,11 +120,11 @@ func (b *Backup) ReplicateBackup(ctx context.Context, in schemas.ReplicateBackup
 func replicateObject(ctx context.Context, log *zap.Logger, src, dst objstore.Store, o objstore.ObjectInfo, want string, done *atomic.Int64) (copied bool, n int64, err error) {
 	if want == "" {
 		// The replica's copy can only be judged against the source's sum.
-		if want, _, err = activities.StoredSum(ctx, src, o.Key); err != nil {
+		if want, _, err = pipeline.StoredSum(ctx, src, o.Key); err != nil {
 			return false, 0, fmt.Errorf("read %s from %s: %w", o.Key, src, err)
 		}
 	}
-	have, _, err := activities.StoredSum(ctx, dst, o.Key)
+	have, _, err := pipeline.StoredSum(ctx, dst, o.Key)
 	switch {
 	case err == nil && have == want:
 		return false, 0, nil
@@ -142,7 +143,7 @@ func replicateObject(ctx context.Context, log *zap.Logger, src, dst objstore.Sto
 	}
 	defer rc.Close()
 	h := sha256.New()
-	counted := &activities.CountingReader{R: io.TeeReader(rc, h), N: done}
+	counted := &pipeline.CountingReader{R: io.TeeReader(rc, h), N: done}
 	if err := dst.Put(ctx, o.Key, counted, o.Size); err != nil {
 		return false, 0, fmt.Errorf("copy %s to %s: %w", o.Key, dst, err)
 	}
@@ -152,7 +153,7 @@ func replicateObject(ctx context.Context, log *zap.Logger, src, dst objstore.Sto
 		_ = dst.Delete(context.WithoutCancel(ctx), o.Key)
 		return false, 0, activities.Corrupt(fmt.Sprintf("%s in the primary store %s has sha256 %s; want %s: not replicated", o.Key, src, got, want))
 	}
-	got, n, err := activities.StoredSum(ctx, dst, o.Key)
+	got, n, err := pipeline.StoredSum(ctx, dst, o.Key)
 	if err != nil {
 		return false, 0, fmt.Errorf("read back %s from %s: %w", o.Key, dst, err)
 	}

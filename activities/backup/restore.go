@@ -277,7 +277,7 @@ func (r *Restore) RestoreBase(ctx context.Context, in schemas.RestoreBaseInput) 
 	stop := activities.HeartbeatEvery(ctx, 5*time.Second, func() any {
 		return schemas.RestoreProgress{BytesDone: read.Load(), Total: m.PlainSize}
 	})
-	res, err := untar(&activities.CountingReader{R: plain, N: &read}, staging)
+	res, err := untar(&pipeline.CountingReader{R: plain, N: &read}, staging)
 	stop()
 	if err != nil {
 		return res, r.sealError(ctx, store, m, err)
@@ -337,7 +337,7 @@ func (r *Restore) sealError(ctx context.Context, store objstore.Store, m schemas
 		// Reading stopped at the damage; the checksum of the whole stored
 		// object shows the operator it differs from what was uploaded.
 		actual := "unknown"
-		if sum, size, herr := activities.StoredSum(ctx, store, m.Object); herr == nil {
+		if sum, size, herr := pipeline.StoredSum(ctx, store, m.Object); herr == nil {
 			actual = fmt.Sprintf("%s over %d bytes", sum, size)
 		}
 		return activities.Corrupt(fmt.Sprintf("backup %s (%s): %v; stored SHA-256 expected %s over %d bytes, actual %s",

@@ -61,7 +61,7 @@ func (f *FileSync) sendObjects(ctx context.Context, store objstore.Store, cluste
 			o.Concurrency = 1
 		}
 		h := sha256.New()
-		sums, err := activities.SealStream(ctx, store, key, o, &plain, func(w io.Writer) error {
+		sums, err := pipeline.SealStream(ctx, store, key, o, &plain, func(w io.Writer) error {
 			p := filepath.Join(t.Path, filepath.FromSlash(e.Path))
 			if _, _, err := fstree.CopyStable(p, e.Path, buf, func(fs.FileInfo) (io.Writer, error) { return io.MultiWriter(w, h), nil }); err != nil {
 				return err

@@ -108,7 +108,7 @@ func (f *FileSync) sendBatch(ctx context.Context, store objstore.Store, t schema
 		return p
 	})
 	res := schemas.SendFileBatchResult{Key: key}
-	sums, err := activities.SealStream(ctx, store, key, opts, &plain, func(w io.Writer) error {
+	sums, err := pipeline.SealStream(ctx, store, key, opts, &plain, func(w io.Writer) error {
 		return writeBatch(ctx, t.Path, entries, w, &res, &files)
 	})
 	stop()

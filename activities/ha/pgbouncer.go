@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -163,19 +164,19 @@ func setDatabaseEntry(text, database, host string, port uint16, dbname string) (
 			strings.TrimSpace(key) != database {
 			continue
 		}
-		params, err := schemas.ParseConninfo(strings.TrimSpace(value))
+		params, err := conninfo.ParseKeywords(strings.TrimSpace(value))
 		if err != nil {
 			return "", fmt.Errorf("entry of %s: %w", database, err)
 		}
 		params["host"], params["port"] = host, strconv.Itoa(int(port))
-		lines[i] = database + " = " + schemas.FormatConninfo(params)
+		lines[i] = database + " = " + conninfo.Format(params)
 		return strings.Join(lines, "\n") + "\n", nil
 	}
 	params := map[string]string{"host": host, "port": strconv.Itoa(int(port))}
 	if dbname != "" {
 		params["dbname"] = dbname
 	}
-	entry := database + " = " + schemas.FormatConninfo(params)
+	entry := database + " = " + conninfo.Format(params)
 	if insertAt < 0 {
 		lines = append([]string{"[databases]", entry}, lines...)
 	} else {

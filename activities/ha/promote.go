@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -243,7 +244,7 @@ func (n *Nodes) Repoint(ctx context.Context, in schemas.RepointInput) (schemas.R
 // none, or always when forceRole; application_name is the node's name, as
 // synchronous_standby_names expects.
 func (n *Nodes) standbyConninfo(existing string, node, primary schemas.PostgresNode, forceRole bool) (string, error) {
-	params, err := schemas.ParseConninfo(existing)
+	params, err := conninfo.ParseKeywords(existing)
 	if err != nil {
 		params = map[string]string{}
 	}
@@ -270,12 +271,12 @@ func (n *Nodes) standbyConninfo(existing string, node, primary schemas.PostgresN
 	if forceRole || params["application_name"] == "" {
 		params["application_name"] = node.Name
 	}
-	return schemas.FormatConninfo(params), nil
+	return conninfo.Format(params), nil
 }
 
 // sameConninfo reports whether two connection strings say the same.
 func sameConninfo(a, b string) bool {
-	pa, errA := schemas.ParseConninfo(a)
-	pb, errB := schemas.ParseConninfo(b)
+	pa, errA := conninfo.ParseKeywords(a)
+	pb, errB := conninfo.ParseKeywords(b)
 	return errA == nil && errB == nil && maps.Equal(pa, pb)
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/runnerhub/lifeboat/activities"
+	"github.com/runnerhub/lifeboat/internal/conninfo"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/internal/pgos"
 	"github.com/runnerhub/lifeboat/schemas"
@@ -240,11 +241,11 @@ func (n *Nodes) rewind(ctx context.Context, d pgctl.Dir, node, primary schemas.P
 		// for one): copy the primary afresh, as an operator would.
 		why := activities.LastLines([]byte(r.Output), 3)
 		n.logger().Warn("pg_rewind failed; rebuilding with pg_basebackup", zap.String("node", node.Name), zap.String("pg_rewind", why))
-		conninfo, replPassword, err := n.replicationSource(primary)
+		source, replPassword, err := n.replicationSource(primary)
 		if err != nil {
 			return schemas.RejoinNodeResult{}, err
 		}
-		out, err := d.Rebuild(ctx, conninfo, replPassword, saved)
+		out, err := d.Rebuild(ctx, source, replPassword, saved)
 		if err != nil {
 			return schemas.RejoinNodeResult{}, activities.CannotRejoin(node.Name, fmt.Sprintf("pg_rewind from %s failed (%s) and so did pg_basebackup: %v %s", primary.Name, why, err, activities.LastLines([]byte(out), 3)))
 		}
@@ -275,14 +276,14 @@ func (n *Nodes) replicationSource(primary schemas.PostgresNode) (string, string,
 	if err != nil {
 		return "", "", fmt.Errorf("password of the replication role: %w", err)
 	}
-	params, err := schemas.DSNTLS(primary.DSN)
+	params, err := conninfo.TLSKeywords(primary.DSN)
 	if err != nil {
 		return "", "", activities.InvalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
 	}
 	maps.Copy(params, map[string]string{
 		"host": host, "port": strconv.Itoa(int(port)), "user": repl.User, "application_name": "lifeboat-rebuild", "connect_timeout": "5",
 	})
-	return schemas.FormatConninfo(params), pw, nil
+	return conninfo.Format(params), pw, nil
 }
 
 // divergence is pg_rewind's line saying where the timelines parted.
@@ -298,7 +299,7 @@ func divergence(output string) string {
 // rewindSource is the primary as pg_rewind's --source-server (the node's
 // DSN: a superuser login, with its TLS settings) and its password.
 func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, error) {
-	params, err := schemas.ParseDSN(primary.DSN)
+	params, err := conninfo.Parse(primary.DSN)
 	if err != nil {
 		return "", "", activities.InvalidInput("dsn", fmt.Sprintf("of %s: %v", primary.Name, err))
 	}
@@ -317,7 +318,7 @@ func (n *Nodes) rewindSource(primary schemas.PostgresNode) (string, string, erro
 	if params["dbname"] == "" {
 		params["dbname"] = "postgres"
 	}
-	return schemas.FormatConninfo(params), pw, nil
+	return conninfo.Format(params), pw, nil
 }
 
 // writeStandbyConf makes the next start a standby of primary: its
@@ -329,11 +330,11 @@ func (n *Nodes) writeStandbyConf(ctx context.Context, d pgctl.Dir, node, primary
 		return err
 	}
 	existing, _ := pgctl.AutoConfValue(auto, "primary_conninfo")
-	conninfo, err := n.standbyConninfo(existing, node, primary, true)
+	primaryConninfo, err := n.standbyConninfo(existing, node, primary, true)
 	if err != nil {
 		return err
 	}
-	set := []pgctl.Setting{{Name: "primary_conninfo", Value: conninfo}}
+	set := []pgctl.Setting{{Name: "primary_conninfo", Value: primaryConninfo}}
 	reset := []string{"default_transaction_read_only", "primary_slot_name"}
 	if slot, ok := n.rejoinSlot(ctx, auto, node, primary); ok {
 		set = append(set, pgctl.Setting{Name: "primary_slot_name", Value: slot})

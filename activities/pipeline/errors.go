@@ -145,6 +145,24 @@ func (e *PlainChecksumError) Error() string {
 		e.GotSHA256, e.GotSize, strings.Join(want, ", "))
 }
 
+// ReadBackError reports an object that, read back after its upload, is not
+// the bytes the pipeline produced: the store kept something else.
+type ReadBackError struct {
+	// Key and Store name the object and where it is.
+	Key, Store string
+	// WantSize and WantSHA256 are what the upload wrote (hex SHA-256).
+	WantSize   int64
+	WantSHA256 string
+	// GotSize and GotSHA256 are what was read back.
+	GotSize   int64
+	GotSHA256 string
+}
+
+func (e *ReadBackError) Error() string {
+	return fmt.Sprintf("%s in %s reads back as %d bytes with sha256 %s; the upload wrote %d bytes with sha256 %s",
+		e.Key, e.Store, e.GotSize, e.GotSHA256, e.WantSize, e.WantSHA256)
+}
+
 // IsCorrupt reports whether err says the stored bytes are damaged: they fail
 // authentication, end early, or do not match their checksums. Reading the
 // same object again reads the same bytes.
@@ -152,7 +170,8 @@ func IsCorrupt(err error) bool {
 	var corrupt *CorruptError
 	var truncated *TruncatedError
 	var plainSum *PlainChecksumError
-	return errors.As(err, &corrupt) || errors.As(err, &truncated) || errors.As(err, &plainSum)
+	var readBack *ReadBackError
+	return errors.As(err, &corrupt) || errors.As(err, &truncated) || errors.As(err, &plainSum) || errors.As(err, &readBack)
 }
 
 // IsWrongKey reports whether err says none of the identities given opens

@@ -1,11 +1,11 @@
-package schemas
+package conninfo
 
 import (
 	"maps"
 	"testing"
 )
 
-func TestParseDSN_ReadsURLsAndKeywordStrings(t *testing.T) {
+func TestParse_ReadsURLsAndKeywordStrings(t *testing.T) {
 	tests := []struct {
 		dsn  string
 		want map[string]string
@@ -21,18 +21,18 @@ func TestParseDSN_ReadsURLsAndKeywordStrings(t *testing.T) {
 		{"host=", map[string]string{"host": ""}},
 	}
 	for _, tc := range tests {
-		got, err := ParseDSN(tc.dsn)
+		got, err := Parse(tc.dsn)
 		if err != nil {
-			t.Errorf("ParseDSN(%q): %v", tc.dsn, err)
+			t.Errorf("Parse(%q): %v", tc.dsn, err)
 			continue
 		}
 		if !maps.Equal(got, tc.want) {
-			t.Errorf("ParseDSN(%q) = %v, want %v", tc.dsn, got, tc.want)
+			t.Errorf("Parse(%q) = %v, want %v", tc.dsn, got, tc.want)
 		}
 	}
 }
 
-func TestParseDSN_RejectsMalformedStrings(t *testing.T) {
+func TestParse_RejectsMalformedStrings(t *testing.T) {
 	for _, dsn := range []string{
 		"localhost",
 		"   ",
@@ -46,8 +46,8 @@ func TestParseDSN_RejectsMalformedStrings(t *testing.T) {
 		"postgres://u%zz@h/db",
 		"postgres://h/db?x=%zz",
 	} {
-		if got, err := ParseDSN(dsn); err == nil {
-			t.Errorf("ParseDSN(%q) = %v, want an error", dsn, got)
+		if got, err := Parse(dsn); err == nil {
+			t.Errorf("Parse(%q) = %v, want an error", dsn, got)
 		}
 	}
 }

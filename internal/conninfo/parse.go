@@ -1,4 +1,4 @@
-package schemas
+package conninfo
 
 import (
 	"errors"
@@ -8,20 +8,20 @@ import (
 	"strings"
 )
 
-// tlsKeywords are the libpq keywords that say how a connection uses TLS.
-var tlsKeywords = []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir", "sslsni",
+// tlsKeys are the libpq keywords that say how a connection uses TLS.
+var tlsKeys = []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcrldir", "sslsni",
 	"ssl_min_protocol_version", "ssl_max_protocol_version", "sslcompression"}
 
-// DSNTLS returns the TLS keywords of a DSN (sslmode, sslrootcert, …), for a
-// connection string Lifeboat builds to the same server, so that a tool it
-// runs (pg_rewind, pg_basebackup) checks the server as the DSN asks.
-func DSNTLS(dsn string) (map[string]string, error) {
-	params, err := ParseDSN(dsn)
+// TLSKeywords returns the TLS keywords of a DSN (sslmode, sslrootcert, …),
+// for a connection string Lifeboat builds to the same server, so that a tool
+// it runs (pg_rewind, pg_basebackup) checks the server as the DSN asks.
+func TLSKeywords(dsn string) (map[string]string, error) {
+	params, err := Parse(dsn)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]string{}
-	for _, k := range tlsKeywords {
+	for _, k := range tlsKeys {
 		if v, ok := params[k]; ok {
 			out[k] = v
 		}
@@ -29,10 +29,10 @@ func DSNTLS(dsn string) (map[string]string, error) {
 	return out, nil
 }
 
-// ParseDSN parses a libpq connection string, as a postgres:// or postgresql://
+// Parse parses a libpq connection string, as a postgres:// or postgresql://
 // URL or as keyword=value pairs, into its keywords, without connecting. It
 // checks the syntax only: libpq and pgx know the meaning of each keyword.
-func ParseDSN(dsn string) (map[string]string, error) {
+func Parse(dsn string) (map[string]string, error) {
 	for _, scheme := range []string{"postgresql://", "postgres://"} {
 		if rest, ok := strings.CutPrefix(dsn, scheme); ok {
 			params, err := parseDSNURL(rest)

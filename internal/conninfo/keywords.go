@@ -1,4 +1,4 @@
-package schemas
+package conninfo
 
 import (
 	"maps"
@@ -6,18 +6,18 @@ import (
 	"strings"
 )
 
-// ParseConninfo reads a libpq keyword=value string, such as a standby's
+// ParseKeywords reads a libpq keyword=value string, such as a standby's
 // primary_conninfo, into its keywords.
-func ParseConninfo(s string) (map[string]string, error) {
+func ParseKeywords(s string) (map[string]string, error) {
 	if strings.TrimSpace(s) == "" {
 		return map[string]string{}, nil
 	}
 	return parseDSNKeywords(s)
 }
 
-// FormatConninfo writes keywords as a libpq keyword=value string, sorted by
+// Format writes keywords as a libpq keyword=value string, sorted by
 // keyword, quoting the values that need it.
-func FormatConninfo(params map[string]string) string {
+func Format(params map[string]string) string {
 	keys := slices.Sorted(maps.Keys(params))
 	parts := make([]string, 0, len(keys))
 	for _, k := range keys {

@@ -1,4 +1,4 @@
-package activities
+package pipeline
 
 import (
 	"context"
@@ -9,17 +9,14 @@ import (
 	"io"
 	"sync/atomic"
 
-	"filippo.io/age"
 	"github.com/runnerhub/lifeboat/activities/objstore"
-	"github.com/runnerhub/lifeboat/activities/pipeline"
-	"github.com/runnerhub/lifeboat/schemas"
 )
 
 // SealStream streams what write produces through the pipeline into key,
 // counting the plain bytes in done. An error of write stores nothing and is
 // returned as it is: it says what went wrong with the source, where the
 // upload's would only repeat it as a broken pipe.
-func SealStream(ctx context.Context, store objstore.Store, key string, opts pipeline.Options, done *atomic.Int64, write func(io.Writer) error) (pipeline.Sums, error) {
+func SealStream(ctx context.Context, store objstore.Store, key string, opts Options, done *atomic.Int64, write func(io.Writer) error) (Sums, error) {
 	pr, pw := io.Pipe()
 	writeErr := make(chan error, 1)
 	go func() {
@@ -40,38 +37,25 @@ func SealStream(ctx context.Context, store objstore.Store, key string, opts pipe
 
 // VerifyStored reads the object back and checks it is byte for byte what
 // the pipeline produced: nothing is reported done before it is verified.
-func VerifyStored(ctx context.Context, store objstore.Store, key string, want pipeline.Sums) error {
+// Other bytes are a *ReadBackError.
+func VerifyStored(ctx context.Context, store objstore.Store, key string, want Sums) error {
 	got, n, err := StoredSum(ctx, store, key)
 	if err != nil {
 		return fmt.Errorf("read back %s: %w", key, err)
 	}
 	if n != want.StoredSize || got != want.StoredSHA256 {
-		return Corrupt(fmt.Sprintf("%s in %s reads back as %d bytes with sha256 %s; the upload wrote %d bytes with sha256 %s",
-			key, store, n, got, want.StoredSize, want.StoredSHA256))
+		return &ReadBackError{Key: key, Store: store.String(),
+			WantSize: want.StoredSize, WantSHA256: want.StoredSHA256, GotSize: n, GotSHA256: got}
 	}
 	return nil
 }
 
-// IdentitiesOf reads the age identity a topology names, with the worker's
-// secrets; a missing or bad one is the topology's fault, not retryable.
-func IdentitiesOf(c *Clients, topo *schemas.Topology) ([]age.Identity, error) {
-	text, err := c.Secrets.Value(topo.Backup.Identity)
-	if err != nil {
-		return nil, InvalidInput("backup.identity", err.Error())
-	}
-	ids, err := pipeline.ParseIdentities(text)
-	if err != nil {
-		return nil, InvalidInput("backup.identity", err.Error())
-	}
-	return ids, nil
-}
-
 // SealAndPut streams src through the pipeline into one object.
-func SealAndPut(ctx context.Context, store objstore.Store, key string, src io.Reader, opts pipeline.Options) (pipeline.Sums, error) {
+func SealAndPut(ctx context.Context, store objstore.Store, key string, src io.Reader, opts Options) (Sums, error) {
 	pr, pw := io.Pipe()
-	sumsCh := make(chan pipeline.Sums, 1)
+	sumsCh := make(chan Sums, 1)
 	go func() {
-		sums, err := pipeline.SealFrom(pw, src, opts)
+		sums, err := SealFrom(pw, src, opts)
 		sumsCh <- sums
 		pw.CloseWithError(err) // nil closes with EOF
 	}()
