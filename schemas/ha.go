@@ -144,6 +144,7 @@ type ConfirmDownResult struct {
 // Fencing methods.
 const (
 	FencedStopped    = "stopped"     // the postmaster was stopped and marked standby
+	FencedKilled     = "killed"      // the postmaster did not stop in time: SIGKILLed with its processes, marked standby
 	FencedNotRunning = "not-running" // no postmaster ran; marked standby
 	FencedReadOnly   = "read-only"   // reachable over SQL only: made read-only
 	FencedNone       = "unreachable" // could not be reached: rely on the lease

@@ -17,6 +17,11 @@ const (
 	// fenceWait is how long fencing waits for a worker of the failed node's
 	// region; past it the node counts as unreachable and its lease decides.
 	fenceWait = 5 * time.Second
+	// fenceTimeout bounds one fence attempt: the fence escalates from a
+	// stop to SIGKILL within seconds and gives up on a node that does not
+	// answer, so an attempt that runs longer has a hung worker, and the
+	// lease is the way on.
+	fenceTimeout = 10 * time.Second
 	// leaseMargin is added to a lease's remaining time before promoting, for
 	// clock drift between the guard and the routing store.
 	leaseMargin = 500 * time.Millisecond
@@ -274,7 +279,7 @@ func (f *failover) confirm() error {
 func (f *failover) startFence(epoch int64) workflow.Future {
 	var nodes *ha.Nodes
 	ctx := workflow.WithActivityOptions(f.ctx, workflow.ActivityOptions{
-		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: time.Minute,
+		TaskQueue: schemas.RegionTaskQueue(f.failedRegion), ScheduleToStartTimeout: fenceWait, StartToCloseTimeout: fenceTimeout,
 		HeartbeatTimeout: haHeartbeat,
 		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: 500 * time.Millisecond, MaximumAttempts: 2, NonRetryableErrorTypes: failoverNonRetryable},
 	})

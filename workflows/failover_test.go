@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -27,9 +28,13 @@ type failoverHarness struct {
 	probeErr func(region string) error // nil: every probe answers
 	probed   []string                  // the region of each probe, in order
 	fence    func() schemas.FenceNodeResult
-	routing  schemas.ReadRoutingResult
-	promote  func()
-	released bool
+	// hangFence makes every fence attempt hang until its deadline, which
+	// fenceDeadlines records.
+	hangFence      bool
+	fenceDeadlines []time.Duration
+	routing        schemas.ReadRoutingResult
+	promote        func()
+	released       bool
 }
 
 func (h *failoverHarness) called(name string) {
@@ -91,8 +96,16 @@ func newFailoverEnv(t *testing.T) *failoverHarness {
 		h.called("bump")
 		return schemas.BumpEpochResult{Record: schemas.RoutingRecord{Cluster: in.Cluster, Epoch: in.Epoch + 1, Fenced: in.Failed}}, nil
 	})
-	env.OnActivity("FenceNode", mock.Anything, mock.Anything).Return(func(context.Context, schemas.FenceNodeInput) (schemas.FenceNodeResult, error) {
+	env.OnActivity("FenceNode", mock.Anything, mock.Anything).Return(func(ctx context.Context, _ schemas.FenceNodeInput) (schemas.FenceNodeResult, error) {
 		h.called("fence")
+		if h.hangFence {
+			// What a hung attempt ends as, at its deadline.
+			info := activity.GetInfo(ctx)
+			h.mu.Lock()
+			h.fenceDeadlines = append(h.fenceDeadlines, info.Deadline.Sub(info.StartedTime))
+			h.mu.Unlock()
+			return schemas.FenceNodeResult{}, temporal.NewTimeoutError(enums.TIMEOUT_TYPE_START_TO_CLOSE, nil)
+		}
 		return h.fence(), nil
 	})
 	env.OnActivity("Promote", mock.Anything, mock.Anything).Return(func(_ context.Context, in schemas.PromoteInput) (schemas.PromoteResult, error) {
@@ -385,5 +398,36 @@ func assertOrder(t *testing.T, calls []string, steps ...string) {
 			return
 		}
 		last = i
+	}
+}
+
+// A fence that hangs (its worker stuck on a frozen node) is given up on at
+// its deadline, twice at most, and the failover goes on by the lease: the
+// fence is never the slowest step.
+func TestFailover_AHungFenceIsGivenUpOnAtItsDeadline(t *testing.T) {
+	h := newFailoverEnv(t)
+	h.hangFence = true
+	h.routing = schemas.ReadRoutingResult{Found: true, LeaseRemaining: time.Second}
+	var promotedAt time.Time
+	h.promote = func() { promotedAt = h.env.Now() }
+	start := h.env.Now()
+	h.env.ExecuteWorkflow(Failover, failedA1)
+	var got schemas.FailoverResult
+	if err := h.env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Fenced != "lease expired" || got.Promoted != "pg-a2" {
+		t.Errorf("fenced %q, promoted %q; want pg-a2 after the lease", got.Fenced, got.Promoted)
+	}
+	if n := countOf(h.calls, "fence"); n != 2 {
+		t.Errorf("fence attempts %d, want 2", n)
+	}
+	for _, d := range h.fenceDeadlines {
+		if d <= 0 || d.Round(time.Second) > fenceTimeout {
+			t.Errorf("a fence attempt may run %s, want at most %s", d, fenceTimeout)
+		}
+	}
+	if took := promotedAt.Sub(start); took > 2*fenceTimeout+5*time.Second {
+		t.Errorf("promoted %s after the start, want within two fence deadlines (%s each) and the lease", took, fenceTimeout)
 	}
 }

@@ -38,6 +38,8 @@ const (
 	confirmGap     = 200 * time.Millisecond
 	// writeTimeout bounds VerifyWrite's statements, the commit included.
 	writeTimeout = 5 * time.Second
+	// sqlFenceWait bounds a fence over SQL, the connection included.
+	sqlFenceWait = 3 * time.Second
 	// pollEvery is how often WaitCaughtUp and RejoinNode look again.
 	pollEvery = 100 * time.Millisecond
 )
@@ -110,15 +112,25 @@ func (n *Nodes) FenceNode(ctx context.Context, in schemas.FenceNodeInput) (schem
 		log.Warn("node fenced", zap.String("how", r.How), zap.String("detail", r.Detail), zap.String("stop_lsn", r.StopLSN))
 		return schemas.FenceNodeResult{Fenced: true, How: r.How, Detail: r.Detail, StopLSN: r.StopLSN}, nil
 	}
-	conn, err := n.dial(ctx, node, 2*time.Second)
-	if err != nil {
+	// A node that hangs rather than refuses is as unreachable as one that
+	// refuses: past sqlFenceWait the lease decides.
+	sctx, cancel := context.WithTimeout(ctx, sqlFenceWait)
+	defer cancel()
+	unreachable := func(err error) schemas.FenceNodeResult {
 		res := schemas.FenceNodeResult{How: schemas.FencedNone,
 			Detail: fmt.Sprintf("no data directory of %s on this host and SQL unreachable (%v): its guard fences it when its lease ends", node.Name, err)}
 		log.Warn("node not fenced", zap.String("detail", res.Detail))
-		return res, nil
+		return res
+	}
+	conn, err := n.dial(sctx, node, sqlFenceWait)
+	if err != nil {
+		return unreachable(err), nil
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	res, err := fenceReadOnly(ctx, conn, in.Clean)
+	res, err := fenceReadOnly(sctx, conn, in.Clean)
+	if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+		return unreachable(fmt.Errorf("no answer within %s: %w", sqlFenceWait, err)), nil
+	}
 	if err != nil {
 		return res, fmt.Errorf("fence %s over SQL: %w", node.Name, err)
 	}

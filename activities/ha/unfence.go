@@ -26,7 +26,7 @@ func (n *Nodes) UnfenceNode(ctx context.Context, in schemas.UnfenceNodeInput) (s
 	}
 	log := n.logger().With(zap.String("cluster", in.Cluster), zap.String("node", node.Name), zap.String("how", in.How))
 	switch in.How {
-	case schemas.FencedStopped, schemas.FencedNotRunning:
+	case schemas.FencedStopped, schemas.FencedKilled, schemas.FencedNotRunning:
 		d := n.dir(node)
 		if err := d.RemoveSignals(); err != nil {
 			return schemas.UnfenceNodeResult{}, fmt.Errorf("unmark %s: %w", node.Name, err)
