@@ -145,8 +145,9 @@ func TestChaosNetworkPartition(t *testing.T) {
 	g := &guard.Guard{
 		Cluster: topo.Cluster, Node: partOld, Lease: partLease, Store: fixedStore{viaOld},
 		Local: guard.LocalNode{
-			Dir:     pgctl.Dir{Path: set.oldDir, Bin: devstack.PostgresBinDir},
-			Connect: func(ctx context.Context) (*pgx.Conn, error) { return set.connect(ctx, nsOld, "127.0.0.1") },
+			Dir:      pgctl.Dir{Path: set.oldDir, Bin: devstack.PostgresBinDir},
+			Connect:  func(ctx context.Context) (*pgx.Conn, error) { return set.connect(ctx, nsOld, "127.0.0.1") },
+			StopWait: partLease / 10,
 		},
 		Logger: zaptest.NewLogger(t), Counters: counters,
 	}

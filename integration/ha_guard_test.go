@@ -61,6 +61,7 @@ func TestHA_GuardFencesAPrimaryCutOffFromTheRoutingStoreWithinTheLease(t *testin
 			Connect: func(ctx context.Context) (*pgx.Conn, error) {
 				return h.clients.ConnectPostgres(ctx, node, lease/5, nil)
 			},
+			StopWait: lease / 10,
 		},
 		Logger:   zaptest.NewLogger(t),
 		Counters: counters,

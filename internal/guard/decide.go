@@ -39,6 +39,11 @@ type Observation struct {
 	// InRecovery is the server's answer, when InRecoveryKnown.
 	InRecoveryKnown bool
 	InRecovery      bool
+	// ProbeErr is why the node did not answer the guard's own probe this
+	// time, and SinceAnswer how long ago it last did (since the guard
+	// started, when never). A node that does not answer is not renewed.
+	ProbeErr    error
+	SinceAnswer time.Duration
 }
 
 // needsLocal reports whether the decision depends on the local node.
@@ -69,14 +74,25 @@ type Decision struct {
 // writes and either the routing record gives the primary role to another
 // node (or took it from this one), or the routing store has been out of
 // reach for lease - interval since the last renewal of a node that was the
-// published primary: by the time the lease runs out, it is fenced.
+// published primary: by the time the lease runs out, it is fenced. The
+// published primary's lease is renewed only while the node answers the
+// guard's own probe; one that has not answered for lease - interval (a
+// frozen host, hung storage) is fenced as well, so its lease runs out on
+// time and a failover that waits for it waits no longer than the lease.
 func Decide(o Observation, lease, interval time.Duration) Decision {
 	if o.Reachable {
 		switch o.Record {
 		case RecordNone:
 			return Decision{ReasonCode: "no-record", Reason: "the cluster has no routing record"}
 		case RecordPrimary:
-			return Decision{ReasonCode: "renewed", Reason: fmt.Sprintf("primary at epoch %d; lease renewed", o.Epoch)}
+			if o.ProbeErr == nil {
+				return Decision{ReasonCode: "renewed", Reason: fmt.Sprintf("primary at epoch %d; lease renewed", o.Epoch)}
+			}
+			if o.SinceAnswer < lease-interval {
+				return Decision{ReasonCode: "not-renewed", Reason: fmt.Sprintf("primary at epoch %d; lease not renewed: the node did not answer (%v)", o.Epoch, o.ProbeErr)}
+			}
+			return Decision{Fence: true, ReasonCode: "unresponsive",
+				Reason: fmt.Sprintf("the node has not answered for %s; the %s lease ends (%v)", o.SinceAnswer.Round(time.Millisecond), lease, o.ProbeErr)}
 		case RecordUnassigned:
 			return Decision{ReasonCode: "unassigned", Reason: fmt.Sprintf("epoch %d has no primary yet; %s was fenced", o.Epoch, o.Fenced)}
 		}

@@ -24,6 +24,9 @@ func TestDecide_FencesOnlyAWritableNodeThatLostThePrimaryRole(t *testing.T) {
 	}{
 		{"no routing record", Observation{Reachable: true, Record: RecordNone, SinceRenewal: -1}, false, "no-record"},
 		{"published primary renews", with(primary, Observation{Reachable: true, Record: RecordPrimary, Primary: "a1", SinceRenewal: 2 * time.Second}), false, "renewed"},
+		{"published primary silent for a moment", Observation{Reachable: true, Record: RecordPrimary, Primary: "a1", ProbeErr: down, SinceAnswer: lease - interval - time.Millisecond}, false, "not-renewed"},
+		{"published primary silent for lease minus interval", Observation{Reachable: true, Record: RecordPrimary, Primary: "a1", ProbeErr: down, SinceAnswer: lease - interval}, true, "unresponsive"},
+		{"published primary silent long ago", Observation{Reachable: true, Record: RecordPrimary, Primary: "a1", ProbeErr: down, SinceAnswer: time.Minute}, true, "unresponsive"},
 		{"another primary, local primary", with(primary, Observation{Reachable: true, Record: RecordOther, Primary: "a2", Epoch: 2}), true, "superseded"},
 		{"another primary, local standby", with(standby, Observation{Reachable: true, Record: RecordOther, Primary: "a1"}), false, "standby"},
 		{"this node fenced, no primary yet", with(primary, Observation{Reachable: true, Record: RecordOther, Fenced: "a1", Epoch: 2}), true, "superseded"},
@@ -76,6 +79,7 @@ type fakeNode struct {
 func (f fakeNode) InRecovery(context.Context) (bool, error) { return f.inRecovery, nil }
 func (f fakeNode) Running(context.Context) (bool, error)    { return f.running, nil }
 func (f fakeNode) Fence(context.Context) (string, error)    { return "", nil }
+func (f fakeNode) Answers(context.Context) error            { return nil }
 
 func TestObserveLocal_AStoppedFormerPrimaryIsNotFenced(t *testing.T) {
 	for _, tc := range []struct {

@@ -32,6 +32,9 @@ type Node interface {
 	// Fence stops the server at once and marks it standby, and describes
 	// what it did.
 	Fence(ctx context.Context) (string, error)
+	// Answers opens a connection and runs a query; an error means the
+	// server did not answer.
+	Answers(ctx context.Context) error
 }
 
 // Counters are the guard's metrics; nil counters are not counted.
@@ -59,6 +62,9 @@ type Guard struct {
 	Counters Counters
 
 	lastRenewal time.Time
+	// lastAnswer is when the node last answered the guard's probe, or
+	// when the guard started.
+	lastAnswer time.Time
 }
 
 // Interval is the time between two checks: a fifth of the lease.
@@ -70,6 +76,7 @@ func (g *Guard) Interval() time.Duration { return g.Lease / 5 }
 func (g *Guard) Run(ctx context.Context) {
 	log := g.logger()
 	log.Info("node guard started", zap.Duration("lease", g.Lease))
+	g.lastAnswer = time.Now()
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -115,7 +122,7 @@ func (g *Guard) Check(ctx context.Context) Decision {
 	now := time.Now()
 	obs := g.observe(ctx, now)
 	d := Decide(obs, g.Lease, g.Interval())
-	if obs.Reachable && obs.Record == RecordPrimary {
+	if obs.Reachable && obs.Record == RecordPrimary && obs.ProbeErr == nil {
 		g.lastRenewal = now
 		if g.Counters != nil {
 			g.Counters.Renewed(g.Cluster, g.Node)
@@ -151,6 +158,15 @@ func (g *Guard) Check(ctx context.Context) Decision {
 // matters, the local node's state.
 func (g *Guard) observe(ctx context.Context, now time.Time) Observation {
 	obs := Observation{SinceRenewal: -1}
+	// The probe comes first: the renewal depends on its answer. It has
+	// half an interval, so the check still fits in one.
+	pctx, cancel := context.WithTimeout(ctx, g.Interval()/2)
+	obs.ProbeErr = g.Local.Answers(pctx)
+	cancel()
+	if g.lastAnswer.IsZero() || obs.ProbeErr == nil {
+		g.lastAnswer = now
+	}
+	obs.SinceAnswer = time.Since(g.lastAnswer)
 	if err := g.askStoreWithin(ctx, g.storeTimeout(now), &obs); err != nil {
 		obs.Reachable = false
 		obs.StoreErr = err
@@ -186,8 +202,9 @@ func observeLocal(ctx context.Context, local Node, timeout time.Duration, obs *O
 }
 
 // checkScript reads the routing record and renews the node's lease when the
-// record names it primary. KEYS[1] record, KEYS[2] lease; ARGV[1] node,
-// ARGV[2] lease in ms. It answers {state, epoch, primary, fenced}.
+// record names it primary and the node answered. KEYS[1] record, KEYS[2]
+// lease; ARGV[1] node, ARGV[2] lease in ms, ARGV[3] "1" to renew. It
+// answers {state, epoch, primary, fenced}.
 var checkScript = redis.NewScript(`
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'none', 0, '', ''} end
@@ -197,7 +214,7 @@ if type(primary) ~= 'string' then primary = '' end
 local fenced = rec.fenced
 if type(fenced) ~= 'string' then fenced = '' end
 if primary == ARGV[1] then
-  redis.call('SET', KEYS[2], tostring(rec.epoch), 'PX', ARGV[2])
+  if ARGV[3] == '1' then redis.call('SET', KEYS[2], tostring(rec.epoch), 'PX', ARGV[2]) end
   return {'primary', rec.epoch, primary, fenced}
 end
 return {'other', rec.epoch, primary, fenced}
@@ -236,7 +253,7 @@ func (g *Guard) askStore(ctx context.Context, obs *Observation) error {
 		return err
 	}
 	v, err := checkScript.Run(ctx, rdb, []string{schemas.RoutingKey(g.Cluster), schemas.LeaseKey(g.Cluster, g.Node)},
-		g.Node, g.Lease.Milliseconds()).Slice()
+		g.Node, g.Lease.Milliseconds(), renewFlag(obs.ProbeErr == nil)).Slice()
 	if err != nil {
 		return err
 	}
@@ -259,6 +276,13 @@ func (g *Guard) askStore(ctx context.Context, obs *Observation) error {
 		obs.Record = RecordUnassigned
 	}
 	return nil
+}
+
+func renewFlag(renew bool) string {
+	if renew {
+		return "1"
+	}
+	return "0"
 }
 
 func (g *Guard) logger() *zap.Logger {

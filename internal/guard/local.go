@@ -21,6 +21,9 @@ type LocalNode struct {
 	Dir pgctl.Dir
 	// Connect opens a new connection to the node.
 	Connect func(ctx context.Context) (*pgx.Conn, error)
+	// StopWait is how long a fence waits for the server to stop before it
+	// SIGKILLs what runs: short, so that the node is gone before its lease.
+	StopWait time.Duration
 }
 
 // InRecovery asks the server; when it cannot answer over SQL, its control
@@ -47,6 +50,17 @@ func (l LocalNode) InRecovery(ctx context.Context) (bool, error) {
 	return control[pgctl.FieldState] != "in production", nil
 }
 
+// Answers connects afresh and runs SELECT 1.
+func (l LocalNode) Answers(ctx context.Context) error {
+	conn, err := l.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var one int
+	return conn.QueryRow(ctx, `SELECT 1`).Scan(&one)
+}
+
 // Running reports whether a postmaster runs on the data directory. A
 // single-user server does not count: it is a rejoin finishing the crash
 // recovery of this node, takes no connections, and refuses to start with
@@ -57,7 +71,7 @@ func (l LocalNode) Running(ctx context.Context) (bool, error) {
 
 // Fence stops the server at once and marks it standby.
 func (l LocalNode) Fence(ctx context.Context) (string, error) {
-	r, err := l.Dir.Fence(ctx, false)
+	r, err := l.Dir.FenceWithin(ctx, l.StopWait)
 	if err != nil {
 		return "", err
 	}
@@ -109,7 +123,8 @@ func ForRegion(topo *schemas.Topology, region string, conns Conns, counters Coun
 			Lease:   lease,
 			Store:   conns,
 			Local: LocalNode{
-				Dir: pgctl.Dir{Path: node.DataDir, Bin: pgBin},
+				Dir:      pgctl.Dir{Path: node.DataDir, Bin: pgBin},
+				StopWait: lease / 10,
 				Connect: func(ctx context.Context) (*pgx.Conn, error) {
 					return conns.ConnectPostgres(ctx, node, lease/5, nil)
 				},
