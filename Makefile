@@ -80,16 +80,18 @@ bench-backup: deps build
 	$(BIN)/lifeboat-bench -scale $(SCALE) -runs $(N) $(if $(DROP),-drop)
 
 # bench-failover measures, on the running stack (`make dev`), ROUNDS
-# automatic failovers: SIGKILL of the primary's postmaster, time to the first
+# automatic failovers: SIGKILL of the primary's postmaster (FAULT=freeze:
+# SIGSTOP of all its processes, a stalled host), time to the first
 # write the new primary acknowledges (a writer inserts every 10 ms through
 # the routing record), acknowledged writes lost, and the monitor's history
 # growth over IDLE on a quiet cluster (the default covers a whole cycle of
 # the probes' 30-minute reports). It leaves pg-a1 primary again.
 ROUNDS ?= 5
 IDLE ?= 31m
+FAULT ?= kill
 bench-failover: deps build
 	go build -o $(BIN)/lifeboat-failbench ./cmd/lifeboat-failbench
-	$(BIN)/lifeboat-failbench -rounds $(ROUNDS) -idle $(IDLE)
+	$(BIN)/lifeboat-failbench -rounds $(ROUNDS) -idle $(IDLE) -fault $(FAULT)
 
 # bench-filesync syncs, on the running stack (`make dev`), a generated tree
 # of FILES files and SIZE_MB MB (a mix of sizes, half text, half random)

@@ -24,19 +24,7 @@ import (
 func TestHA_MonitorFailsOverAKilledPrimaryAndSwitchesBackLosingNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	var out bytes.Buffer
-	err := failbench.Run(ctx, failbench.Config{Root: root, Rounds: 1, Logf: t.Logf}, &out)
-	t.Logf("bench output:\n%s", out.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
-			got[k] = v
-		}
-	}
+	got := benchRound(ctx, t, failbench.FaultKill)
 	if secs, err := strconv.ParseFloat(got["failover_max_s"], 64); err != nil || secs > 10 {
 		t.Errorf("failover took %q s, want at most 10", got["failover_max_s"])
 	}
@@ -70,4 +58,41 @@ func TestHA_MonitorFailsOverAKilledPrimaryAndSwitchesBackLosingNothing(t *testin
 	if n == 0 || kinds[n-1] != schemas.EventSwitchover || !slices.Contains(kinds, schemas.EventFailover) {
 		t.Errorf("monitor history %v: want the failover, and the switchover last", kinds)
 	}
+}
+
+// TestHA_MonitorFailsOverAFrozenPrimary freezes pg-a1 (SIGSTOP of its
+// postmaster and every backend: connections hang instead of being
+// refused). The fence must not wait for a stop the frozen postmaster never
+// handles: the first write on the new primary comes as fast as after a
+// kill.
+func TestHA_MonitorFailsOverAFrozenPrimary(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	got := benchRound(ctx, t, failbench.FaultFreeze)
+	if secs, err := strconv.ParseFloat(got["failover_max_s"], 64); err != nil || secs > 10 {
+		t.Errorf("failover of a frozen primary took %q s, want at most 10", got["failover_max_s"])
+	}
+	if got["lost_acked_writes"] != "0" {
+		t.Errorf("lost_acked_writes = %q, want 0", got["lost_acked_writes"])
+	}
+}
+
+// benchRound runs one round of the failover benchmark with fault and
+// returns the name=value lines it printed.
+func benchRound(ctx context.Context, t *testing.T, fault string) map[string]string {
+	t.Helper()
+	var out bytes.Buffer
+	err := failbench.Run(ctx, failbench.Config{Root: root, Rounds: 1, Fault: fault, Logf: t.Logf}, &out)
+	t.Logf("bench output:\n%s", out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && !strings.HasPrefix(k, "#") {
+			got[k] = v
+		}
+	}
+	return got
 }

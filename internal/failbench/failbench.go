@@ -44,8 +44,28 @@ type Config struct {
 	// Idle is how long the monitor's history growth is watched on a quiet
 	// cluster.
 	Idle time.Duration
+	// Fault is what happens to the primary: FaultKill (the default) or
+	// FaultFreeze.
+	Fault string
 	// Logf receives progress messages.
 	Logf func(format string, args ...any)
+}
+
+// The faults a round can inject into the primary.
+const (
+	// FaultKill SIGKILLs the postmaster: connections are refused at once.
+	FaultKill = "kill"
+	// FaultFreeze SIGSTOPs the postmaster and every backend, as a stalled
+	// host or a hung disk would: connections hang instead of failing. The
+	// processes are thawed once the round has its new primary.
+	FaultFreeze = "freeze"
+)
+
+func (c Config) fault() string {
+	if c.Fault == "" {
+		return FaultKill
+	}
+	return c.Fault
 }
 
 // writeEvery is the writer's pace.
@@ -106,8 +126,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	sorted := slices.Sorted(slices.Values(res.Rounds))
-	fmt.Fprintf(out, "# bench-failover: %d rounds of SIGKILL of the primary's postmaster on the local stack, writer every %s through the routing record; %s\n",
-		len(res.Rounds), writeEvery, time.Now().UTC().Format(time.RFC3339))
+	what := "SIGKILL of the primary's postmaster"
+	if cfg.fault() == FaultFreeze {
+		what = "SIGSTOP of the primary's postmaster and backends"
+	}
+	fmt.Fprintf(out, "# bench-failover: %d rounds of %s on the local stack, writer every %s through the routing record; %s\n",
+		len(res.Rounds), what, writeEvery, time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(out, "# rounds_s=%s\n", joinFloats(res.Rounds))
 	fmt.Fprintf(out, "# epochs: %d before, %d after (%d failovers, %d switchovers)\n", res.FirstEpoch, res.LastEpoch, len(res.Rounds), boolInt(res.Switched))
 	fmt.Fprintf(out, "epoch_steps=%d\n", res.LastEpoch-res.FirstEpoch)
@@ -168,6 +192,9 @@ func Measure(ctx context.Context, cfg Config) (Result, error) {
 	var res Result
 	if cfg.Rounds < 1 {
 		return res, fmt.Errorf("rounds (%d) must be at least 1", cfg.Rounds)
+	}
+	if f := cfg.fault(); f != FaultKill && f != FaultFreeze {
+		return res, fmt.Errorf("fault %q: want %s or %s", f, FaultKill, FaultFreeze)
 	}
 	r, err := open(cfg)
 	if err != nil {
@@ -310,6 +337,41 @@ func (r *run) waitStatus(ctx context.Context, timeout time.Duration, what string
 	return last, fmt.Errorf("waited %s for %s: status %q, problems %v, error %v", timeout, what, last.Status, last.Problems, lastErr)
 }
 
+// inject brings the round's fault onto the primary old and returns when,
+// and how to undo what must be undone once the round has its answer.
+func (r *run) inject(n int, old, dataDir string) (time.Time, func(), error) {
+	pid, err := postmasterPID(dataDir)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	if r.cfg.fault() == FaultKill {
+		at := time.Now()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			return at, nil, fmt.Errorf("kill the postmaster of %s (pid %d): %w", old, pid, err)
+		}
+		r.cfg.Logf("round %d: killed %s (postmaster %d)", n, old, pid)
+		return at, func() {}, nil
+	}
+	procs, err := pgctl.Processes(dataDir)
+	if err != nil {
+		return time.Time{}, nil, err
+	}
+	// The postmaster first, so it starts no backend meanwhile.
+	at := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return at, nil, fmt.Errorf("freeze the postmaster of %s (pid %d): %w", old, pid, err)
+	}
+	for _, p := range procs {
+		_ = syscall.Kill(p.PID, syscall.SIGSTOP)
+	}
+	r.cfg.Logf("round %d: froze %s (postmaster %d and %d processes)", n, old, pid, len(procs))
+	return at, func() {
+		for _, p := range procs {
+			_ = syscall.Kill(p.PID, syscall.SIGCONT)
+		}
+	}, nil
+}
+
 // explain says what the monitor and the failover of its epoch were doing,
 // for a round that timed out.
 func (r *run) explain(ctx context.Context) string {
@@ -399,20 +461,21 @@ func (r *run) round(ctx context.Context, n int, async bool) (float64, int, error
 	if err := r.writer.waitAck(ctx, n, "", 10*time.Second); err != nil {
 		return 0, 0, fmt.Errorf("the writer does not write before the kill: %w", err)
 	}
-	pid, err := postmasterPID(node.DataDir)
+	killed, thaw, err := r.inject(n, old, node.DataDir)
 	if err != nil {
 		return 0, 0, err
 	}
-	killed := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		return 0, 0, fmt.Errorf("kill the postmaster of %s (pid %d): %w", old, pid, err)
-	}
-	r.cfg.Logf("round %d: killed %s (postmaster %d)", n, old, pid)
 	first, err := r.writer.firstAckAfter(ctx, n, old, killed, roundTimeout)
+	thaw()
 	if err != nil {
 		return 0, 0, fmt.Errorf("%w; %s", err, r.explain(ctx))
 	}
 	secs := first.Sub(killed).Seconds()
+	// A frozen primary that was thawed before its fence could kill it is
+	// stopped here, as its host's restart would.
+	if err := (pgctl.Dir{Path: node.DataDir, Bin: r.topo.Failover.PGBin}).Stop(ctx, pgctl.StopImmediate); err != nil {
+		return 0, 0, fmt.Errorf("stop %s after the round: %w", old, err)
+	}
 
 	// The old primary's host restarts it; it comes back as a standby (the
 	// fence marked it) and the monitor rejoins it.
