@@ -108,7 +108,7 @@ func TestChaosLaggingReplica(t *testing.T) {
 
 	// The monitor's failover refuses pg-b1.
 	id := schemas.FailoverWorkflowID(h.topo.Cluster, epoch)
-	ferr := waitWorkflowEnd(ctx, t, c, id, 2*time.Minute)
+	ferr := waitWorkflowEnd(ctx, t, c, id, killed, 2*time.Minute)
 	refused := time.Since(killed)
 	if ferr == nil || !strings.Contains(ferr.Error(), pgB1) || !strings.Contains(ferr.Error(), "behind") {
 		t.Fatalf("the monitor's failover %s ended with %v; want a refusal naming %s too far behind", id, ferr, pgB1)
@@ -231,14 +231,15 @@ func (h *haStack) monitorStatus(ctx context.Context, c client.Client) schemas.Mo
 	return st
 }
 
-// waitWorkflowEnd waits for the workflow id to exist and end, and returns
-// how it ended.
-func waitWorkflowEnd(ctx context.Context, t *testing.T, c client.Client, id string, timeout time.Duration) error {
+// waitWorkflowEnd waits for a run of the workflow id started after since
+// to exist and end, and returns how it ended. An ID may have runs of
+// earlier tests: a failed failover's ID is used again.
+func waitWorkflowEnd(ctx context.Context, t *testing.T, c client.Client, id string, since time.Time, timeout time.Duration) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		if _, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		if d, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil && !d.GetWorkflowExecutionInfo().GetStartTime().AsTime().Before(since) {
 			break
 		}
 		if ctx.Err() != nil {

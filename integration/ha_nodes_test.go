@@ -186,7 +186,8 @@ func TestHA_VerifyWriteAndWaitCaughtUp(t *testing.T) {
 // of the current epoch for a primary that answers: region-b's second
 // opinion refuses it before the role is taken, so the epoch stays, and the
 // next failover of that epoch (the primary's real failure, later) must
-// start under the same ID instead of being taken for one that ran.
+// start under the same ID instead of being taken for one that ran; a
+// detection that only joins starts nothing.
 func TestHA_FailoverRefusedAtConfirmLeavesItsEpochToTheNext(t *testing.T) {
 	h := newHA(t)
 	h.takeStack()
@@ -201,6 +202,7 @@ func TestHA_FailoverRefusedAtConfirmLeavesItsEpochToTheNext(t *testing.T) {
 	}
 	var runs []string
 	for attempt := 1; attempt <= 2; attempt++ {
+		at := time.Now().Add(-time.Second) // the server's clock may lag ours a little
 		started, err := control.StartFailover(ctx, in)
 		if err != nil {
 			t.Fatal(err)
@@ -209,10 +211,20 @@ func TestHA_FailoverRefusedAtConfirmLeavesItsEpochToTheNext(t *testing.T) {
 			t.Fatalf("attempt %d: failover %s taken for one that succeeded; the refused run holds epoch %d", attempt, started.WorkflowID, epoch)
 		}
 		runs = append(runs, started.RunID)
-		requireAppError(t, waitWorkflowEnd(ctx, t, c, started.WorkflowID, time.Minute), schemas.ErrNotConfirmed, pgA1, "region-b")
+		requireAppError(t, waitWorkflowEnd(ctx, t, c, started.WorkflowID, at, time.Minute), schemas.ErrNotConfirmed, pgA1, "region-b")
 	}
 	if runs[0] == runs[1] {
 		t.Errorf("both attempts joined run %s", runs[0])
+	}
+	// A second region's detection arriving after the run ended joins
+	// nothing and starts nothing.
+	in.JoinOnly = true
+	joined, err := control.StartFailover(ctx, in)
+	if err != nil || !joined.Finished {
+		t.Errorf("a late detection = %+v, %v; want it told the failover finished", joined, err)
+	}
+	if d, err := c.DescribeWorkflowExecution(ctx, joined.WorkflowID, ""); err != nil || d.WorkflowExecutionInfo.GetExecution().GetRunId() != runs[1] {
+		t.Errorf("after a late detection the newest run is %v (%v), want %s", d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), err, runs[1])
 	}
 	if got := h.routingEpoch(ctx); got != epoch {
 		t.Errorf("routing epoch %d after two refused failovers, want %d", got, epoch)

@@ -78,6 +78,8 @@ type Observation struct {
 	SentinelMaster string `json:"sentinel_master,omitempty"`
 
 	Since time.Time `json:"since"`
+	// Checked is when the check this judgement is from started.
+	Checked time.Time `json:"checked,omitempty"`
 }
 
 // Key identifies an observation by the node and the region that saw it.
@@ -219,6 +221,10 @@ type FailoverDetected struct {
 type StartFailoverInput struct {
 	Failover FailoverInput    `json:"failover"`
 	Detected FailoverDetected `json:"detected"`
+	// JoinOnly sends the detection to a running failover and starts none:
+	// a second region's detection of a failure whose failover may have
+	// ended meanwhile.
+	JoinOnly bool `json:"join_only,omitempty"`
 }
 
 // StartFailoverResult names the run the detection joined or started.

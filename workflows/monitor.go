@@ -237,7 +237,7 @@ func (m *monitor) onProbe(ctx workflow.Context, region string, f workflow.Future
 	// it joins the running failover.
 	if m.st.Primary != "" && slices.Contains(res.Changed, m.st.Primary) {
 		if policy.JoinsFailover(*m.st, res.Observations[m.st.Primary]) {
-			m.detect(ctx, region)
+			m.detect(ctx, region, true)
 		}
 	}
 	m.st.Updated = workflow.Now(ctx)
@@ -387,12 +387,13 @@ func (m *monitor) maybeFailover(ctx workflow.Context, primary schemas.Observatio
 		Deadline: now.Add(time.Duration(m.topo.Targets.RTO)),
 	}
 	m.armRTO(ctx)
-	m.detect(ctx, primary.From)
+	m.detect(ctx, primary.From, false)
 }
 
 // detect signal-with-starts the failover of the current epoch: the first
-// detection starts it, later ones join it.
-func (m *monitor) detect(ctx workflow.Context, region string) {
+// detection starts it, later ones (join) only join it, so that one that
+// comes after the failover failed does not start it again.
+func (m *monitor) detect(ctx workflow.Context, region string, join bool) {
 	f := m.st.Failover
 	last := m.st.Components[f.Failed]
 	in := schemas.StartFailoverInput{
@@ -404,6 +405,7 @@ func (m *monitor) detect(ctx workflow.Context, region string) {
 			Reason:      fmt.Sprintf("primary %s failed %d checks in a row: %s", f.Failed, last.Failures, last.Error),
 		},
 		Detected: schemas.FailoverDetected{Region: region, At: workflow.Now(ctx)},
+		JoinOnly: join,
 	}
 	// A local activity: the failover starts without a task queue round trip.
 	var control *ha.Control

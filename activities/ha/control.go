@@ -68,6 +68,17 @@ func (c *Control) signalWithStart(ctx context.Context, id string, in schemas.Sta
 	if in.Failover.Cluster == "" || in.Failover.Failed == "" || in.Failover.Epoch < 1 {
 		return schemas.StartFailoverResult{}, activities.InvalidInput("failover", "cluster, failed and an epoch of at least 1 are required")
 	}
+	if in.JoinOnly {
+		err := c.Client.SignalWorkflow(ctx, id, "", schemas.SignalFailoverDetected, in.Detected)
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			return schemas.StartFailoverResult{WorkflowID: id, Finished: true}, nil
+		}
+		if err != nil {
+			return schemas.StartFailoverResult{}, fmt.Errorf("signal %s: %w", id, err)
+		}
+		return schemas.StartFailoverResult{WorkflowID: id}, nil
+	}
 	run, err := c.Client.SignalWithStartWorkflow(ctx, id, schemas.SignalFailoverDetected, in.Detected,
 		client.StartWorkflowOptions{
 			ID:                       id,
