@@ -24,8 +24,10 @@ type FenceResult struct {
 // instead of waiting: the whole fence ends within a few seconds.
 const (
 	// immediateStopWait and cleanStopWait bound the stop the postmaster
-	// is asked for; a clean stop writes a shutdown checkpoint first.
-	immediateStopWait = 2 * time.Second
+	// is asked for; a clean stop writes a shutdown checkpoint first. An
+	// immediate stop is a crash by design, so SIGKILL after it loses
+	// nothing that stop would have kept.
+	immediateStopWait = 500 * time.Millisecond
 	cleanStopWait     = 15 * time.Second
 	// killWait bounds the wait for SIGKILLed processes to be gone: longer
 	// only while one is stuck in I/O the kernel cannot interrupt.
