@@ -112,6 +112,7 @@ func (t *Tracker) Update(h schemas.NodeHealth, from string, now time.Time, cfg T
 	if o.State != prevState || o.Since.IsZero() {
 		o.Since = now
 	}
+	o.Checked = now
 	t.obs = o
 	return o
 }

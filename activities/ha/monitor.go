@@ -50,19 +50,27 @@ func (p *Probe) MonitorRegion(ctx context.Context, in schemas.MonitorProbeInput)
 	deadline := time.Now().Add(in.MaxWait)
 	tick := time.NewTicker(in.Interval)
 	defer tick.Stop()
-	// A probe that restarts after reporting waits one interval, so the
-	// threshold still counts checks an interval apart.
-	first := len(in.Known) == 0
+	// A probe that restarts after reporting checks again one interval
+	// after the last check it reported started, so the threshold still
+	// counts checks an interval apart, and a node whose checks hang for
+	// the whole interval is checked back to back.
+	wait := time.Until(lastChecked(in.Known).Add(in.Interval))
 	beat := heartbeat{probe: p}
 	for round := 1; ; round++ {
-		if !first {
+		if round > 1 {
 			select {
 			case <-ctx.Done():
 				return schemas.MonitorProbeResult{}, ctx.Err()
 			case <-tick.C:
 			}
+		} else if wait > 0 {
+			select {
+			case <-ctx.Done():
+				return schemas.MonitorProbeResult{}, ctx.Err()
+			case <-time.After(wait):
+			}
+			tick.Reset(in.Interval)
 		}
-		first = false
 		now := time.Now()
 		res := schemas.MonitorProbeResult{Region: in.Region, Observations: map[string]schemas.Observation{}, Checks: round}
 		nodes := p.checkNodes(ctx, in.Region, checks, cfg.Timeout)
@@ -138,4 +146,15 @@ func fillStandbyLag(nodes []schemas.NodeHealth) {
 			nodes[i].LagBytes = &b
 		}
 	}
+}
+
+// lastChecked is when the newest of the known judgements' checks started.
+func lastChecked(known map[string]schemas.Observation) time.Time {
+	var last time.Time
+	for _, o := range known {
+		if o.Checked.After(last) {
+			last = o.Checked
+		}
+	}
+	return last
 }

@@ -33,7 +33,8 @@ type Nodes struct {
 // Timeouts of the node steps.
 const (
 	// confirmTimeout bounds one check of ConfirmDown; confirmGap separates
-	// its two checks, so one lost packet does not fail a primary.
+	// the starts of its two checks, so one lost packet does not fail a
+	// primary.
 	confirmTimeout = time.Second
 	confirmGap     = 200 * time.Millisecond
 	// writeTimeout bounds VerifyWrite's statements, the commit included.
@@ -45,8 +46,10 @@ const (
 )
 
 // ConfirmDown gives a second opinion on a node's failure from this region:
-// two connections with SELECT 1, 200 ms apart; the node is down only when
-// both fail. The node is usually in another region: that is the point.
+// two connections with SELECT 1, the second started 200 ms after the first,
+// each within a second; the node is down only when both fail. They overlap,
+// so a node that hangs rather than refuses costs 1.2 s, not 2.2 s. The node
+// is usually in another region: that is the point.
 func (n *Nodes) ConfirmDown(ctx context.Context, in schemas.ConfirmDownInput) (schemas.ConfirmDownResult, error) {
 	n, err := serving(n, in.Cluster)
 	if err != nil {
@@ -56,20 +59,35 @@ func (n *Nodes) ConfirmDown(ctx context.Context, in schemas.ConfirmDownInput) (s
 	if err != nil {
 		return schemas.ConfirmDownResult{}, err
 	}
-	var errs []string
+	type check struct {
+		err  error
+		took time.Duration
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	checks := make(chan check, 2)
 	for i := range 2 {
-		if i > 0 {
-			if err := sleepCtx(ctx, confirmGap); err != nil {
-				return schemas.ConfirmDownResult{}, err
+		go func() {
+			if sleepCtx(pctx, time.Duration(i)*confirmGap) != nil {
+				checks <- check{err: pctx.Err()}
+				return
 			}
-		}
-		start := time.Now()
-		err := n.ping(ctx, node)
-		if err == nil {
+			start := time.Now()
+			err := n.ping(pctx, node)
+			checks <- check{err: err, took: time.Since(start)}
+		}()
+	}
+	var errs []string
+	for range 2 {
+		c := <-checks
+		if c.err == nil {
 			return schemas.ConfirmDownResult{Down: false, Detail: fmt.Sprintf("%s answered SELECT 1 in %s from %s",
-				node.Name, time.Since(start).Round(time.Millisecond), n.Region)}, nil
+				node.Name, c.took.Round(time.Millisecond), n.Region)}, nil
 		}
-		errs = append(errs, err.Error())
+		errs = append(errs, c.err.Error())
+	}
+	if err := ctx.Err(); err != nil {
+		return schemas.ConfirmDownResult{}, err
 	}
 	return schemas.ConfirmDownResult{Down: true, Detail: fmt.Sprintf("%s failed two checks %s apart from %s: %s",
 		node.Name, confirmGap, n.Region, strings.Join(errs, "; then "))}, nil
