@@ -32,6 +32,7 @@ import (
 	"github.com/runnerhub/lifeboat/internal/keepalive"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
 	"github.com/runnerhub/lifeboat/internal/pgos"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 	"github.com/runnerhub/lifeboat/workflows"
 )
@@ -98,7 +99,7 @@ func TestChaosNetworkPartition(t *testing.T) {
 	waitFor(t, 30*time.Second, partNew+" synchronous", func() bool {
 		var state string
 		_ = old.QueryRow(ctx, `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, partNew).Scan(&state)
-		return state == "quorum" || state == "sync"
+		return policy.Synchronous(state)
 	})
 
 	// The scratch cluster: the stack's topology (routing store, secrets)

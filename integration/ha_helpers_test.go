@@ -19,6 +19,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/devstack"
 	"github.com/runnerhub/lifeboat/internal/pgctl"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -196,7 +197,7 @@ func (h *haStack) healthy(ctx context.Context) error {
 		defer c.Close(context.WithoutCancel(ctx))
 		var sync string
 		err = c.QueryRow(ctx, `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, pgA2).Scan(&sync)
-		if err != nil || (sync != "sync" && sync != "quorum") {
+		if err != nil || !policy.Synchronous(sync) {
 			problems = append(problems, fmt.Sprintf("%s is not the synchronous standby of %s (%q, %v)", pgA2, pgA1, sync, err))
 		}
 	}

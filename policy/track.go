@@ -152,7 +152,7 @@ func (t *Tracker) replication(o *schemas.Observation, h schemas.NodeHealth, now 
 	o.CurrentLSN, o.ReceivedLSN, o.Timeline, o.Upstream = h.CurrentLSN, h.ReceivedLSN, h.Timeline, h.Upstream
 	o.Synchronous = nil
 	for _, s := range h.Standbys {
-		if s.SyncState == "sync" || s.SyncState == "quorum" {
+		if Synchronous(s.SyncState) {
 			o.Synchronous = append(o.Synchronous, s.ApplicationName)
 		}
 	}

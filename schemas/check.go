@@ -93,6 +93,21 @@ type WALArchiveStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
+// Sync states of a standby, as pg_stat_replication.sync_state reports them.
+const (
+	// SyncStateSync: a synchronous standby named by priority
+	// (synchronous_standby_names = 'a' or 'FIRST n (...)').
+	SyncStateSync = "sync"
+	// SyncStateQuorum: one of the standbys of a quorum
+	// (synchronous_standby_names = 'ANY n (...)').
+	SyncStateQuorum = "quorum"
+	// SyncStatePotential: named by priority, but waited for only when a
+	// synchronous standby before it goes away.
+	SyncStatePotential = "potential"
+	// SyncStateAsync: not named; commits never wait for it.
+	SyncStateAsync = "async"
+)
+
 // StandbyStat is one row of a primary's pg_stat_replication.
 type StandbyStat struct {
 	ApplicationName string `json:"application_name"`

@@ -17,6 +17,7 @@ import (
 	"github.com/runnerhub/lifeboat/activities"
 	"github.com/runnerhub/lifeboat/internal/conninfo"
 	"github.com/runnerhub/lifeboat/internal/pgos"
+	"github.com/runnerhub/lifeboat/policy"
 	"github.com/runnerhub/lifeboat/schemas"
 )
 
@@ -131,7 +132,7 @@ func (d *Drill) BuildDrillReplica(ctx context.Context, in schemas.BuildDrillRepl
 		if err != nil {
 			return res, fmt.Errorf("watch the drill replica stream: %w", err)
 		}
-		if sync, lsn, ok := strings.Cut(state, " "); ok && sync == "sync" {
+		if sync, lsn, ok := strings.Cut(state, " "); ok && policy.Synchronous(sync) {
 			res.ReplayedLSN = lsn
 			return res, nil
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/runnerhub/lifeboat/activities/ha"
 	"github.com/runnerhub/lifeboat/internal/pgos"
+	"github.com/runnerhub/lifeboat/policy"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -698,7 +699,7 @@ func (s *Stack) waitReplication(ctx context.Context, password string) error {
 			}
 			// A failover names its standbys ANY 1 (...): a quorum standby
 			// is as synchronous as the one the stack named itself.
-			hasSync = hasSync || st[1] == "sync" || st[1] == "quorum"
+			hasSync = hasSync || policy.Synchronous(st[1])
 			parts = append(parts, n.name+" "+st[1])
 		}
 		if syncNames != "" && !hasSync {
