@@ -146,9 +146,17 @@ func backupOnSchedule(ev schemas.LevelEvidence, b schemas.BackupEvidence) (bool,
 	return true, fmt.Sprintf("%s ended %s ago, within %s (%s)", b.ID, shortDur(max(age, 0)), shortDur(limit), sched)
 }
 
+// hasSyncStandby grades the sync state the primary reports for each
+// replica, so a quorum standby counts as a "sync" one does.
 func hasSyncStandby(ev schemas.LevelEvidence) (bool, string) {
-	if r := streamingReplicas(ev, func(n schemas.NodeHealth) bool { return n.Synchronous }); len(r) > 0 {
-		return true, nodeList(r) + " synchronous"
+	if r := streamingReplicas(ev, func(n schemas.NodeHealth) bool { return Synchronous(n.SyncState) }); len(r) > 0 {
+		var states []string
+		for _, n := range r {
+			if !slices.Contains(states, n.SyncState) {
+				states = append(states, n.SyncState)
+			}
+		}
+		return true, nodeList(r) + " synchronous (" + strings.Join(states, ", ") + ")"
 	}
 	return false, "no healthy replica is synchronous: a failover can lose acknowledged commits (synchronous_standby_names)"
 }

@@ -14,8 +14,8 @@ var levelNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 func stackNodes() []schemas.NodeHealth {
 	return []schemas.NodeHealth{
 		{Name: "pg-a1", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RolePrimary, Healthy: true},
-		{Name: "pg-a2", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RoleReplica, Healthy: true, Streaming: true, Synchronous: true},
-		{Name: "pg-b1", Kind: schemas.KindPostgres, Region: "region-b", Role: schemas.RoleReplica, Healthy: true, Streaming: true},
+		{Name: "pg-a2", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RoleReplica, Healthy: true, Streaming: true, SyncState: schemas.SyncStateSync, Synchronous: true},
+		{Name: "pg-b1", Kind: schemas.KindPostgres, Region: "region-b", Role: schemas.RoleReplica, Healthy: true, Streaming: true, SyncState: schemas.SyncStateAsync},
 		{Name: "redis-a1", Kind: schemas.KindRedis, Region: "region-a", Role: schemas.RoleMaster, Healthy: true},
 	}
 }
@@ -78,7 +78,7 @@ func TestAssessLevel_FromEvidence(t *testing.T) {
 		}, schemas.LevelBasic,
 			[]string{"backups replicated"}, "connection refused"},
 		{"no synchronous standby and no remote replica", func(e *schemas.LevelEvidence) {
-			e.Nodes[1].Synchronous = false
+			e.Nodes[1].SyncState, e.Nodes[1].Synchronous = schemas.SyncStateAsync, false
 			e.Nodes[2].Healthy = false
 		}, schemas.LevelBasic, []string{"a synchronous standby", "a replica in another region"}, "synchronous_standby_names"},
 		{"backup late, one missed run is still on schedule", func(e *schemas.LevelEvidence) {
@@ -134,6 +134,46 @@ func TestAssessLevel_FromEvidence(t *testing.T) {
 	}
 }
 
+// TestAssessLevel_SyncStatesOfTheStandbys grades the sync states the
+// primary reports: after a failover it names its standbys ANY 1 (…), and
+// they are "quorum", as synchronous as a "sync" one.
+func TestAssessLevel_SyncStatesOfTheStandbys(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		a2, b1     string // the sync states of pg-a2 and pg-b1
+		a2Healthy  bool
+		want, what string // the level, and the evidence of a synchronous standby
+	}{
+		{"one sync standby", schemas.SyncStateSync, schemas.SyncStateAsync, true, schemas.LevelEnterprise, "pg-a2 (region-a) synchronous (sync)"},
+		{"one quorum standby", schemas.SyncStateQuorum, schemas.SyncStateAsync, true, schemas.LevelEnterprise, "pg-a2 (region-a) synchronous (quorum)"},
+		{"a quorum of two", schemas.SyncStateQuorum, schemas.SyncStateQuorum, true, schemas.LevelEnterprise, "pg-a2 (region-a), pg-b1 (region-b) synchronous (quorum)"},
+		{"sync and potential", schemas.SyncStateSync, schemas.SyncStatePotential, true, schemas.LevelEnterprise, "pg-a2 (region-a) synchronous (sync)"},
+		{"only a potential standby", schemas.SyncStatePotential, schemas.SyncStateAsync, true, schemas.LevelBasic, "no healthy replica is synchronous"},
+		{"only asynchronous standbys", schemas.SyncStateAsync, schemas.SyncStateAsync, true, schemas.LevelBasic, "no healthy replica is synchronous"},
+		{"not listed by the primary", "", "", true, schemas.LevelBasic, "no healthy replica is synchronous"},
+		{"an unhealthy quorum standby does not count", schemas.SyncStateQuorum, schemas.SyncStateAsync, false, schemas.LevelBasic, "no healthy replica is synchronous"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := enterpriseEvidence()
+			ev.Nodes[1].SyncState, ev.Nodes[1].Healthy = tc.a2, tc.a2Healthy
+			ev.Nodes[2].SyncState = tc.b1
+			got := AssessLevel(ev)
+			if got.Level != tc.want {
+				t.Errorf("level = %s, want %s (missing %v)", got.Level, tc.want, got.Missing)
+			}
+			var evidence string
+			for _, c := range append(got.Met, got.Missing...) {
+				if c.Requirement == "a synchronous standby" {
+					evidence = c.Evidence
+				}
+			}
+			if !strings.HasPrefix(evidence, tc.what) {
+				t.Errorf("evidence %q, want it to start %q", evidence, tc.what)
+			}
+		})
+	}
+}
+
 func countUnmet(ev schemas.LevelEvidence) int {
 	n := 0
 	for _, r := range levelRequirements {
@@ -168,7 +208,7 @@ func TestAssessLevel_MetSaysWhy(t *testing.T) {
 		"a PostgreSQL primary":             "pg-a1 (region-a)",
 		"a streaming replica":              "pg-a2 (region-a), pg-b1 (region-b) streaming",
 		"a recent database backup":         "b-1h0m0s ended 1h ago, within 6h (1.5 × the 4h schedule)",
-		"a synchronous standby":            "pg-a2 (region-a) synchronous",
+		"a synchronous standby":            "pg-a2 (region-a) synchronous (sync)",
 		"a replica in another region":      "pg-b1 (region-b), outside the primary's region-a",
 		"backups replicated":               "in the replica store, b-1h0m0s ended 1h ago, within 6h (1.5 × the 4h schedule)",
 		"automatic failover":               "HealthMonitor monitor/dev runs, status healthy",

@@ -55,8 +55,13 @@ type NodeHealth struct {
 	ReplayedLSN string `json:"replayed_lsn,omitempty"`
 	Timeline    int64  `json:"timeline,omitempty"`
 	// Upstream is the primary a replica streams from, as host:port.
-	Upstream    string   `json:"upstream,omitempty"`
-	Streaming   bool     `json:"streaming,omitempty"`
+	Upstream  string `json:"upstream,omitempty"`
+	Streaming bool   `json:"streaming,omitempty"`
+	// SyncState is a replica's sync_state as its primary reports it
+	// (SyncStateSync, SyncStateQuorum, SyncStatePotential, SyncStateAsync);
+	// empty when the primary does not list it. Synchronous says whether
+	// that state holds acknowledged commits (policy.Synchronous).
+	SyncState   string   `json:"sync_state,omitempty"`
 	Synchronous bool     `json:"synchronous,omitempty"`
 	LagBytes    *int64   `json:"lag_bytes,omitempty"`
 	LagSeconds  *float64 `json:"lag_seconds,omitempty"`

@@ -101,6 +101,19 @@ func position(n schemas.NodeHealth) string {
 	return "-"
 }
 
+// syncDetail says whether a replica is synchronous, with the sync state its
+// primary reports: "synchronous (quorum)", "asynchronous (potential)".
+func syncDetail(n schemas.NodeHealth) string {
+	d := "asynchronous"
+	if n.Synchronous {
+		d = "synchronous"
+	}
+	if n.SyncState != "" {
+		d += " (" + n.SyncState + ")"
+	}
+	return d
+}
+
 func lag(n schemas.NodeHealth) string {
 	var parts []string
 	if n.LagBytes != nil {
@@ -126,11 +139,7 @@ func detail(n schemas.NodeHealth) string {
 			d = append(d, fmt.Sprintf("%d standbys", len(n.Standbys)))
 		}
 		if n.Role == schemas.RoleReplica {
-			if n.Synchronous {
-				d = append(d, "synchronous")
-			} else {
-				d = append(d, "asynchronous")
-			}
+			d = append(d, syncDetail(n))
 			if n.Streaming {
 				d = append(d, "streaming from "+n.Upstream)
 			}

@@ -37,3 +37,28 @@ func TestPrintCheck_Level(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintCheck_SyncStateAsReported prints each replica's sync state as
+// its primary reports it, and quorum standbys as synchronous.
+func TestPrintCheck_SyncStateAsReported(t *testing.T) {
+	for _, tc := range []struct {
+		state       string
+		synchronous bool
+		want        string
+	}{
+		{schemas.SyncStateSync, true, "synchronous (sync)"},
+		{schemas.SyncStateQuorum, true, "synchronous (quorum)"},
+		{schemas.SyncStatePotential, false, "asynchronous (potential)"},
+		{schemas.SyncStateAsync, false, "asynchronous (async)"},
+		{"", false, "asynchronous,"},
+	} {
+		var out bytes.Buffer
+		printCheck(&out, schemas.CheckClusterResult{Cluster: "dev", Nodes: []schemas.NodeHealth{{
+			Name: "pg-a2", Kind: schemas.KindPostgres, Region: "region-a", Role: schemas.RoleReplica, Healthy: true,
+			Timeline: 2, Streaming: true, Upstream: "127.0.0.1:15432", SyncState: tc.state, Synchronous: tc.synchronous,
+		}}})
+		if !strings.Contains(out.String(), "timeline 2, "+tc.want) {
+			t.Errorf("sync state %q: output lacks %q:\n%s", tc.state, tc.want, out.String())
+		}
+	}
+}

@@ -53,6 +53,13 @@ func Backup(ctx workflow.Context, in schemas.BackupInput) (schemas.BackupResult,
 	}
 
 	health := Summarize(topo, probeSources(ctx, topo))
+	// From version 1 on, a quorum standby is as synchronous a source as a
+	// sync one; runs started before count sync standbys only, as they did.
+	if workflow.GetVersion(ctx, "backup-source-quorum", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		for i := range health.Nodes {
+			health.Nodes[i].Synchronous = health.Nodes[i].SyncState == schemas.SyncStateSync
+		}
+	}
 	source, err := ChooseBackupSource(topo, health, in.Source)
 	if err != nil {
 		return schemas.BackupResult{}, err

@@ -126,6 +126,12 @@ func TestChooseBackupSource(t *testing.T) {
 		a.Nodes[1].Healthy, a.Nodes[1].Error = false, "connection refused"
 		return []schemas.ProbeRegionResult{a, healthyRegionB()}
 	}())
+	// After a failover the primary names its standbys ANY 1 (…).
+	quorum := Summarize(topo, func() []schemas.ProbeRegionResult {
+		a := healthyRegionA()
+		a.Nodes[0].Standbys[0].SyncState, a.Nodes[0].Standbys[1].SyncState = schemas.SyncStateAsync, schemas.SyncStateQuorum
+		return []schemas.ProbeRegionResult{a, healthyRegionB()}
+	}())
 	onlyPrimary := Summarize(topo, func() []schemas.ProbeRegionResult {
 		a, b := healthyRegionA(), healthyRegionB()
 		a.Nodes[1].Healthy, b.Nodes[0].Healthy = false, false
@@ -140,6 +146,7 @@ func TestChooseBackupSource(t *testing.T) {
 	}{
 		{"synchronous replica first", healthy, "", "pg-a2", ""},
 		{"then the other replica", syncDown, "", "pg-b1", ""},
+		{"a quorum standby is synchronous", quorum, "", "pg-b1", ""},
 		{"primary when no replica is healthy", onlyPrimary, "", "pg-a1", ""},
 		{"named node", healthy, "pg-a1", "pg-a1", ""},
 		{"named node that is down", syncDown, "pg-a2", "", "not healthy"},

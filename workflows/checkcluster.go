@@ -257,8 +257,8 @@ func Summarize(topo schemas.Topology, regions []schemas.ProbeRegionResult) schem
 	return res
 }
 
-// joinStandbys fills each replica's lag and synchronous flag from the
-// primary's view, and marks a replica unhealthy when its lag breaks the RPO.
+// joinStandbys fills each replica's lag and sync state from the primary's
+// view, and marks a replica unhealthy when its lag breaks the RPO.
 func joinStandbys(nodes []schemas.NodeHealth, primary schemas.NodeHealth, targets schemas.Targets) {
 	byName := map[string]schemas.StandbyStat{}
 	for _, s := range primary.Standbys {
@@ -271,7 +271,7 @@ func joinStandbys(nodes []schemas.NodeHealth, primary schemas.NodeHealth, target
 			continue
 		}
 		if s, ok := byName[n.Name]; ok {
-			n.Synchronous = s.SyncState == "sync"
+			n.SyncState, n.Synchronous = s.SyncState, policy.Synchronous(s.SyncState)
 			lag := s.ReplayLagBytes
 			n.LagBytes = &lag
 		} else if replayed, err := schemas.ParseLSN(n.ReplayedLSN); err == nil && perr == nil {

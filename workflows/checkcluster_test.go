@@ -203,6 +203,36 @@ func TestCheckCluster_ReportsRegionWhoseWorkerIsGone(t *testing.T) {
 	}
 }
 
+// TestSummarize_SyncStateAsThePrimaryReportsIt: each replica carries the
+// sync state its primary reports, and a quorum standby (a promotion names
+// its standbys ANY 1 (…)) counts as synchronous, as a sync one does.
+func TestSummarize_SyncStateAsThePrimaryReportsIt(t *testing.T) {
+	for _, tc := range []struct {
+		a2, b1     string
+		wantA2Sync bool
+		wantB1Sync bool
+	}{
+		{schemas.SyncStateSync, schemas.SyncStateAsync, true, false},
+		{schemas.SyncStateQuorum, schemas.SyncStateQuorum, true, true},
+		{schemas.SyncStateQuorum, schemas.SyncStateAsync, true, false},
+		{schemas.SyncStateSync, schemas.SyncStatePotential, true, false},
+	} {
+		a, b := healthyRegionA(), healthyRegionB()
+		a.Nodes[0].Standbys[0].SyncState, a.Nodes[0].Standbys[1].SyncState = tc.a2, tc.b1
+		got := map[string]schemas.NodeHealth{}
+		for _, n := range Summarize(twoRegions(), []schemas.ProbeRegionResult{a, b}).Nodes {
+			got[n.Name] = n
+		}
+		a2, b1 := got["pg-a2"], got["pg-b1"]
+		if a2.SyncState != tc.a2 || b1.SyncState != tc.b1 {
+			t.Errorf("sync states %q, %q; want %q, %q as reported", a2.SyncState, b1.SyncState, tc.a2, tc.b1)
+		}
+		if a2.Synchronous != tc.wantA2Sync || b1.Synchronous != tc.wantB1Sync {
+			t.Errorf("%s/%s: synchronous %v, %v; want %v, %v", tc.a2, tc.b1, a2.Synchronous, b1.Synchronous, tc.wantA2Sync, tc.wantB1Sync)
+		}
+	}
+}
+
 func TestSummarize_FlagsWhatNoRegionSeesAlone(t *testing.T) {
 	tests := []struct {
 		name        string
