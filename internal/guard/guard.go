@@ -148,8 +148,12 @@ func (g *Guard) Check(ctx context.Context) Decision {
 	if g.Counters != nil {
 		g.Counters.Fenced(g.Cluster, g.Node, d.ReasonCode)
 	}
-	// A fenced node is no longer the primary this guard renewed for.
+	// A fenced node is no longer the primary this guard renewed for. The
+	// silence that fenced it starts again: a node given the role back and
+	// restarted (a failover that found no candidate undoes its fence) has
+	// the lease minus one check to answer before it is fenced again.
 	g.lastRenewal = time.Time{}
+	g.lastAnswer = time.Now()
 	return d
 }
 
