@@ -44,11 +44,8 @@ type Backup struct {
 // object back to prove its checksum. It returns the manifest to write; the
 // backup does not exist until WriteManifest stores it.
 func (b *Backup) BackupDatabase(ctx context.Context, in schemas.BackupDatabaseInput) (schemas.BackupDatabaseResult, error) {
-	if in.Cluster != b.Topology.Cluster {
-		return schemas.BackupDatabaseResult{}, activities.UnknownCluster(in.Cluster, b.Topology.Cluster)
-	}
-	if in.ID == "" {
-		return schemas.BackupDatabaseResult{}, activities.InvalidInput("id", "required")
+	if err := b.checkBackup(in.Cluster, in.ID); err != nil {
+		return schemas.BackupDatabaseResult{}, err
 	}
 	node, ok := b.postgresNode(in.Source)
 	if !ok {
@@ -160,13 +157,21 @@ func (b *Backup) WriteManifest(ctx context.Context, in schemas.WriteManifestInpu
 	return schemas.WriteManifestResult{Key: key}, nil
 }
 
+// checkBackup refuses an input naming another cluster or no backup.
+func (b *Backup) checkBackup(cluster, id string) error {
+	if cluster != b.Topology.Cluster {
+		return activities.UnknownCluster(cluster, b.Topology.Cluster)
+	}
+	if id == "" {
+		return activities.InvalidInput("id", "required")
+	}
+	return nil
+}
+
 // DeleteBackup removes every object of a backup; removing nothing is fine.
 func (b *Backup) DeleteBackup(ctx context.Context, in schemas.DeleteBackupInput) (schemas.DeleteBackupResult, error) {
-	if in.Cluster != b.Topology.Cluster {
-		return schemas.DeleteBackupResult{}, activities.UnknownCluster(in.Cluster, b.Topology.Cluster)
-	}
-	if in.ID == "" {
-		return schemas.DeleteBackupResult{}, activities.InvalidInput("id", "required")
+	if err := b.checkBackup(in.Cluster, in.ID); err != nil {
+		return schemas.DeleteBackupResult{}, err
 	}
 	store, err := b.Clients.Store(ctx)
 	if err != nil {

@@ -31,11 +31,8 @@ import (
 // write by something other than this store's atomic Put) is copied again
 // and verified, and the result lists it as copied.
 func (b *Backup) ReplicateBackup(ctx context.Context, in schemas.ReplicateBackupInput) (schemas.ReplicateBackupResult, error) {
-	if in.Cluster != b.Topology.Cluster {
-		return schemas.ReplicateBackupResult{}, activities.UnknownCluster(in.Cluster, b.Topology.Cluster)
-	}
-	if in.ID == "" {
-		return schemas.ReplicateBackupResult{}, activities.InvalidInput("id", "required")
+	if err := b.checkBackup(in.Cluster, in.ID); err != nil {
+		return schemas.ReplicateBackupResult{}, err
 	}
 	src, err := b.Clients.Store(ctx)
 	if err != nil {
